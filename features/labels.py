@@ -1,0 +1,139 @@
+"""Alliance-onset labels for the dyad-year universe.
+
+A ``LabelSpec`` (source, obligation type, horizon h) defines, for each dyad-year t:
+
+- ``at_risk``: the pair was not allied under that type in calendar year t-1, or was not a
+  system dyad in t-1. States that leave the system and come back (Poland 1939-45, the
+  Baltic states, Germany, Syria 1958-61) make the pair absent in t-1, so it is at risk in
+  its first year back: a treaty in force then counts as a new onset, as for a new state.
+  The universe's first year (1816) is at risk for every pair, since no pair was a system
+  dyad in 1815.
+- ``onset``: at risk, and allied under that type in some year of t..t+h-1.
+
+Unknown is not zero: ``onset`` is missing when the window t..t+h-1 runs past the source's
+coverage (ATOP 2018, COW 2012), and ``at_risk`` is missing when t-1 is past it (unless the
+pair was not a system dyad in t-1). Both columns are pandas nullable booleans.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from foedus.features.alliances import ALLIANCE_SOURCES, AllianceSource
+from foedus.features.errors import InvalidInput
+from foedus.features.universe import dyad_year_key
+
+MAX_HORIZON = 20
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """Which alliances count as an onset: ``source`` (atop|cow), ``obligation``, ``horizon``."""
+
+    source: str = "atop"
+    obligation: str = "any"
+    horizon: int = 1
+
+    def __post_init__(self):
+        if self.source not in ALLIANCE_SOURCES:
+            raise InvalidInput(
+                f"unknown label source '{self.source}': choose one of {', '.join(ALLIANCE_SOURCES)}"
+            )
+        allowed = ALLIANCE_SOURCES[self.source].obligations
+        if self.obligation not in allowed:
+            raise InvalidInput(
+                f"unknown obligation type '{self.obligation}' for {self.source}: choose one of {', '.join(allowed)}"
+            )
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, int) or not 1 <= self.horizon <= MAX_HORIZON:
+            raise InvalidInput(f"horizon {self.horizon!r} must be a whole number of years in 1-{MAX_HORIZON}")
+
+    @classmethod
+    def parse(cls, text: str) -> "LabelSpec":
+        """Read ``source:obligation:horizon`` (e.g. ``atop:defense:5``; later parts optional)."""
+        parts = [p.strip().lower() for p in str(text).split(":")]
+        if not 1 <= len(parts) <= 3 or not all(parts):
+            raise InvalidInput(f"label spec '{text}' is not source[:obligation[:horizon]], e.g. atop:any:1")
+        horizon = 1
+        if len(parts) == 3:
+            if not re.fullmatch(r"\d+", parts[2]):
+                raise InvalidInput(f"label spec '{text}': horizon '{parts[2]}' is not a whole number of years")
+            horizon = int(parts[2])
+        return cls(parts[0], parts[1] if len(parts) > 1 else "any", horizon)
+
+    @property
+    def alliance_source(self) -> AllianceSource:
+        return ALLIANCE_SOURCES[self.source]
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}_{self.obligation}_h{self.horizon}"
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.obligation}:{self.horizon}"
+
+
+def label_dyad_years(
+    universe: pd.DataFrame,
+    allied: pd.DataFrame,
+    source_years: tuple[int, int],
+    spec: LabelSpec,
+    system: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Add ``at_risk`` and ``onset`` to ``universe`` (ccode1 < ccode2, year).
+
+    ``allied`` is ``alliances.alliance_state(...)`` of the spec's source; ``source_years`` its
+    coverage. ``system`` is the set of system dyad-years used for "was a system dyad in t-1"
+    (default: ``universe`` itself, which must then include year t-1 where it exists).
+    """
+    first, last = source_years
+    c1, c2 = universe["ccode1"].to_numpy(), universe["ccode2"].to_numpy()
+    year = universe["year"].to_numpy().astype(np.int64)
+    system = universe if system is None else system
+    system_keys = dyad_year_key(system["ccode1"], system["ccode2"], system["year"])
+    typed = allied[allied[spec.obligation]]
+    allied_keys = dyad_year_key(typed["ccode1"], typed["ccode2"], typed["year"])
+
+    prev = year - 1
+    was_system = np.isin(dyad_year_key(c1, c2, prev), system_keys)
+    was_allied = np.isin(dyad_year_key(c1, c2, prev), allied_keys)
+    prev_known = (prev >= first) & (prev <= last)
+    at_risk = pd.array(~was_allied, dtype="boolean")
+    at_risk[was_system & ~prev_known] = pd.NA
+    at_risk[~was_system] = True
+
+    allied_in_window = np.zeros(len(universe), dtype=bool)
+    for k in range(spec.horizon):  # h is a few years: a loop over offsets, not over rows
+        allied_in_window |= np.isin(dyad_year_key(c1, c2, year + k), allied_keys)
+    window_known = (year >= first) & (year + spec.horizon - 1 <= last)
+    onset = at_risk & pd.array(allied_in_window, dtype="boolean")
+    onset[~window_known] = pd.NA
+    return universe.assign(at_risk=at_risk, onset=onset)
+
+
+def counts_by_era(labelled: pd.DataFrame) -> pd.DataFrame:
+    """Dyad-years, at-risk dyad-years, onsets, missing onsets and onset rate per era and overall."""
+    from foedus.features.years import era_of
+
+    frame = labelled.assign(era=era_of(labelled["year"]))
+    grouped = frame.groupby("era", observed=False)
+    counts = pd.DataFrame(
+        {
+            "dyad_years": grouped.size(),
+            "at_risk": grouped["at_risk"].sum(),
+            "onsets": grouped["onset"].sum(),
+            "onset_unknown": grouped["onset"].apply(lambda s: int(s.isna().sum())),
+        }
+    )
+    counts.loc["all"] = counts.sum()
+    counts = counts.astype("int64")
+    # The rate is over at-risk dyad-years whose onset is known.
+    known = frame[frame["at_risk"].fillna(False) & frame["onset"].notna()]
+    denom = known.groupby("era", observed=False).size()
+    denom.loc["all"] = len(known)
+    counts["onset_rate"] = counts["onsets"] / denom.reindex(counts.index).replace(0, np.nan)
+    counts.index.name = "era"
+    return counts

@@ -1,0 +1,10 @@
+"""One reader per raw source; importing this package registers them all in ``READERS``.
+
+Use ``load_source("cow_nmc")`` to get a source's typed table; each reader's docstring
+documents its columns and coverage.
+"""
+
+from foedus.features.readers import alliances, conflict, economy, geography, system  # noqa: F401
+from foedus.features.readers.core import READERS, load_source, source_years
+
+__all__ = ["READERS", "load_source", "source_years"]

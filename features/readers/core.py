@@ -1,0 +1,187 @@
+"""Reader registry and the Parquet cache shared by every source reader.
+
+A reader turns one raw file into a tidy, typed pandas table: integer COW codes and years
+(``int32``, or nullable ``Int32`` where the source has gaps), 0/1 flags as ``int8``, dates as
+``datetime64``, the source's sentinel values (-9, -8, ...) as missing. It never computes features.
+``load_source(key)`` verifies the raw file against the manifest and caches the table under
+``data/interim/`` keyed by the raw file's SHA-256 (and ``READER_VERSION``), so a changed
+source is re-read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyreadr
+
+from foedus.features.atomic import write_atomic
+from foedus.features.config import Paths
+from foedus.features.errors import DataError
+from foedus.features.manifest import Source, load_manifest, sha256_of
+
+# Bump when any reader's output changes: every cached table is then re-read.
+READER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Reader:
+    key: str
+    read: Callable[[Path], pd.DataFrame]
+    years: tuple[str, ...]  # columns whose range is the years the source covers
+
+    @property
+    def doc(self) -> str:
+        return (self.read.__doc__ or "").strip()
+
+    @property
+    def summary(self) -> str:
+        return self.doc.splitlines()[0] if self.doc else ""
+
+
+READERS: dict[str, Reader] = {}
+
+
+def reader(key: str, *, years: Iterable[str] = ("year",)):
+    """Register ``fn(raw_path) -> DataFrame`` as the reader of source ``key``."""
+
+    def register(fn: Callable[[Path], pd.DataFrame]) -> Callable[[Path], pd.DataFrame]:
+        if key in READERS:
+            raise RuntimeError(f"two readers for source {key}")
+        READERS[key] = Reader(key, fn, tuple(years))
+        return fn
+
+    return register
+
+
+# --- typing helpers used by the readers -------------------------------------------------
+
+def read_rda(path: Path) -> pd.DataFrame:
+    """The single data frame stored in an ``.rda`` file."""
+    objects = pyreadr.read_r(str(path))
+    if len(objects) != 1:
+        raise ValueError(f"expected one R object, found {len(objects)}: {list(objects)}")
+    return next(iter(objects.values()))
+
+
+def as_int(series: pd.Series) -> pd.Series:
+    """Whole numbers as ``int32``; nullable ``Int32`` if any value is missing."""
+    if series.isna().any():
+        return series.astype("Int32")
+    if not (series == series.round()).all():
+        raise ValueError(f"column {series.name} holds non-integer values")
+    return series.astype("int32")
+
+
+def as_flag(series: pd.Series) -> pd.Series:
+    """0/1 indicators as ``int8``; nullable ``Int8`` if any value is missing."""
+    bad = series.dropna()[~series.dropna().isin([0, 1])]
+    if len(bad):
+        raise ValueError(f"column {series.name} holds values other than 0/1: {sorted(bad.unique())[:5]}")
+    return series.astype("Int8" if series.isna().any() else "int8")
+
+
+def typed(
+    df: pd.DataFrame,
+    *,
+    ints: Iterable[str] = (),
+    flags: Iterable[str] = (),
+    dates: Iterable[str] = (),
+    strings: Iterable[str] = (),
+    missing_codes: dict[str, Iterable[float]] | None = None,
+) -> pd.DataFrame:
+    """Apply the house types; ``missing_codes`` maps columns to sentinel values meaning NA."""
+    df = df.copy()
+    for col, codes in (missing_codes or {}).items():
+        df[col] = df[col].where(~df[col].isin(list(codes)))
+    for col in ints:
+        df[col] = as_int(df[col])
+    for col in flags:
+        df[col] = as_flag(df[col])
+    for col in dates:
+        df[col] = pd.to_datetime(df[col])
+    for col in strings:
+        df[col] = df[col].astype("string")
+    return df
+
+
+def year_span(df: pd.DataFrame, columns: Iterable[str]) -> tuple[int, int] | None:
+    """(first, last) year covered by ``columns`` (year numbers or dates), or None."""
+    lows, highs = [], []
+    for col in columns:
+        values = df[col].dropna()
+        if values.empty:
+            continue
+        if pd.api.types.is_datetime64_any_dtype(values):
+            values = values.dt.year
+        lows.append(int(values.min()))
+        highs.append(int(values.max()))
+    return (min(lows), max(highs)) if lows else None
+
+
+# --- loading with verification and cache ------------------------------------------------
+
+_memo: dict[Path, pd.DataFrame] = {}
+
+
+def _manifest(paths: Paths) -> dict[str, Source]:
+    return load_manifest(paths.manifest)
+
+
+def raw_path(key: str, paths: Paths | None = None) -> Path:
+    paths = paths or Paths.discover()
+    return paths.raw / _source(key, paths).path
+
+
+def _source(key: str, paths: Paths) -> Source:
+    sources = _manifest(paths)
+    if key not in sources:
+        raise DataError(f"unknown source '{key}': known sources are {', '.join(sorted(sources))}")
+    return sources[key]
+
+
+def load_source(key: str, paths: Paths | None = None) -> pd.DataFrame:
+    """The typed table of source ``key`` (see ``READERS[key].doc`` for its columns).
+
+    Raises ``DataError`` if the raw file is missing, fails its checksum or cannot be read.
+    """
+    # Importing the reader modules registers them.
+    from foedus.features import readers as _  # noqa: F401
+
+    paths = paths or Paths.discover()
+    source = _source(key, paths)
+    if key not in READERS:
+        raise DataError(f"no reader is registered for source '{key}'")
+    raw = paths.raw / source.path
+    if not raw.is_file():
+        raise DataError(f"raw file {raw} is missing: run `foedus data fetch` to fetch and verify it")
+    digest = sha256_of(raw)
+    if digest != source.sha256:
+        raise DataError(
+            f"raw file {raw} fails its checksum (expected {source.sha256[:12]}..., got {digest[:12]}...): "
+            "run `foedus data fetch` to replace it"
+        )
+    cache = paths.interim / f"{key}.{digest[:16]}.v{READER_VERSION}.parquet"
+    if cache in _memo:
+        return _memo[cache]
+    if cache.is_file():
+        table = pd.read_parquet(cache)
+    else:
+        try:
+            table = READERS[key].read(raw)
+        except Exception as exc:  # any parse failure of a raw file is the user's to fix
+            raise DataError(
+                f"cannot read raw file {raw} ({type(exc).__name__}: {exc}): the file is damaged; "
+                "delete it and run `foedus data fetch`"
+            ) from exc
+        for stale in paths.interim.glob(f"{key}.*.parquet"):
+            stale.unlink(missing_ok=True)
+        write_atomic(cache, lambda tmp: table.to_parquet(tmp, index=False))
+    _memo[cache] = table
+    return table
+
+
+def source_years(key: str, table: pd.DataFrame) -> tuple[int, int] | None:
+    return year_span(table, READERS[key].years)

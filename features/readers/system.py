@@ -1,0 +1,61 @@
+"""Readers of the state system: the dyad-year universe, membership spells, major powers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from foedus.features.readers.core import read_rda, reader, typed
+
+
+@reader("cow_ddy")
+def cow_ddy(path: Path) -> pd.DataFrame:
+    """Directed dyad-years of COW system members, 1816-2024 (peacesciencer).
+
+    Columns: ccode1, ccode2 (COW codes, int32), year (int32). Both directions of every pair
+    are present; foedus keeps ccode1 < ccode2 for undirected dyads.
+    """
+    return typed(read_rda(path), ints=["ccode1", "ccode2", "year"])
+
+
+@reader("cw_system", years=("start", "end"))
+def cw_system(path: Path) -> pd.DataFrame:
+    """COW state-system membership spells with exact dates (isard), 1816-2016.
+
+    Columns: ccode (int32), abb (COW abbreviation), name, start, end (datetime64). A state
+    with several spells (Poland, the Baltic states, Germany, ...) has one row per spell.
+    ``end`` = 2016-12-31 means still a member at the end of the COW list (v2016).
+    """
+    df = read_rda(path).rename(columns={"cw_abb": "abb", "cw_name": "name"})
+    return typed(df, ints=["ccode"], strings=["abb", "name"], dates=["start", "end"])
+
+
+def _dates(df: pd.DataFrame, year: str, month: str, day: str) -> pd.Series:
+    parts = df[[year, month, day]].set_axis(["year", "month", "day"], axis=1).astype("int64")
+    return pd.to_datetime(parts)
+
+
+@reader("cow_states", years=("start", "end"))
+def cow_states(path: Path) -> pd.DataFrame:
+    """COW state list v2016 (peacesciencer): abbreviations, names, membership spells.
+
+    Columns: ccode (int32), stateabb, statenme, start, end (datetime64, from the
+    year/month/day columns, which are kept as int32), version (int32).
+    """
+    df = read_rda(path)
+    df = df.assign(start=_dates(df, "styear", "stmonth", "stday"), end=_dates(df, "endyear", "endmonth", "endday"))
+    ints = ["ccode", "styear", "stmonth", "stday", "endyear", "endmonth", "endday", "version"]
+    return typed(df, ints=ints, strings=["stateabb", "statenme"])
+
+
+@reader("cow_majors", years=("start", "end"))
+def cow_majors(path: Path) -> pd.DataFrame:
+    """COW major-power spells (peacesciencer), 1816-2016.
+
+    Columns: ccode (int32), start, end (datetime64), and the source's styear, stmonth,
+    stday, endyear, endmonth, endday, version (int32). An end in 2016 means ongoing.
+    """
+    df = read_rda(path)
+    df = df.assign(start=_dates(df, "styear", "stmonth", "stday"), end=_dates(df, "endyear", "endmonth", "endday"))
+    return typed(df, ints=["ccode", "styear", "stmonth", "stday", "endyear", "endmonth", "endday", "version"])

@@ -1,0 +1,49 @@
+"""The years foedus covers and the eras it reports by."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from foedus.features.errors import InvalidInput
+
+FIRST_YEAR = 1816  # the COW state system begins
+LAST_YEAR = 2024  # the last year of the dyad-year universe (cow_ddy)
+
+# Eras of the alliance literature: the Concert/Bismarckian system, the world wars,
+# the Cold War, the post-Cold War order.
+ERAS: tuple[tuple[str, int, int], ...] = (
+    ("1816-1913", 1816, 1913),
+    ("1914-1945", 1914, 1945),
+    ("1946-1989", 1946, 1989),
+    ("1990-2024", 1990, LAST_YEAR),
+)
+
+
+def check_year(year: int, what: str = "year") -> int:
+    """Return ``year`` as int if it lies in 1816-2024, else raise ``InvalidInput``."""
+    try:
+        value = int(year)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{what} {year!r} is not a year: give a whole number in {FIRST_YEAR}-{LAST_YEAR}") from exc
+    if value != year and not isinstance(year, str):
+        raise InvalidInput(f"{what} {year!r} is not a whole year")
+    if not FIRST_YEAR <= value <= LAST_YEAR:
+        raise InvalidInput(f"{what} {value} is outside {FIRST_YEAR}-{LAST_YEAR}, the years foedus covers")
+    return value
+
+
+def check_span(first: int, last: int) -> tuple[int, int]:
+    first, last = check_year(first, "first year"), check_year(last, "last year")
+    if first > last:
+        raise InvalidInput(f"first year {first} is after last year {last}")
+    return first, last
+
+
+def era_of(years: pd.Series) -> pd.Series:
+    """The era label of each year (categorical, in chronological order)."""
+    labels = [name for name, _, _ in ERAS]
+    edges = [ERAS[0][1]] + [hi + 1 for _, _, hi in ERAS]
+    codes = np.searchsorted(edges, years.to_numpy(), side="right") - 1
+    codes = np.where((codes < 0) | (codes >= len(labels)), -1, codes)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=labels, ordered=True), index=years.index, name="era")

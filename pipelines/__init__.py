@@ -1,0 +1,43 @@
+"""foedus: forecast the formation of formal military alliances between pairs of states.
+
+The notebook API (each CLI command is a thin layer over one of these):
+
+- ``foedus.fetch_data()``: fill ``data/raw/`` with verified raw files (``foedus data fetch``).
+- ``foedus.data_status()``: each source's presence, checksum, version and years (``foedus data status``).
+- ``foedus.load_source(key)``: one source as a typed table.
+- ``foedus.resolve_state(query, year=None)``: a COW code, abbreviation or name to one state.
+- ``foedus.labelled_universe(spec)``: the dyad-year universe with ``at_risk`` and ``onset``.
+- ``foedus.build(spec)``: the same, written to ``data/processed/`` (``foedus build``).
+- ``foedus.LabelSpec``: which alliances count as an onset.
+
+Names are imported lazily, so ``import foedus.features`` never loads the CLI or models.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_API = {
+    "fetch_data": "foedus.jobs",
+    "data_status": "foedus.jobs",
+    "labelled_universe": "foedus.jobs",
+    "build": "foedus.jobs",
+    "run": "foedus.jobs",
+    "BuildResult": "foedus.jobs",
+    "load_source": "foedus.features.readers",
+    "resolve_state": "foedus.features.states",
+    "LabelSpec": "foedus.features.labels",
+    "FoedusError": "foedus.features.errors",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(import_module(_API[name]), name)
+    raise AttributeError(f"module 'foedus' has no attribute '{name}'")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

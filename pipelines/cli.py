@@ -1,0 +1,131 @@
+"""The ``foedus`` command line: each command parses, calls one function of ``foedus.jobs``, prints."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from foedus.features.errors import FoedusError
+
+app = typer.Typer(
+    help="foedus: forecast formal military alliances between pairs of states.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Fetch, verify and inspect the raw data.", no_args_is_help=True)
+states_app = typer.Typer(help="Look up states in the COW registry.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(states_app, name="states")
+
+# Piped output (logs, CI) gets wide lines instead of rich's 80-column default.
+out = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, soft_wrap=True)
+
+SPEC_HELP = "Label spec source:obligation:horizon, e.g. atop:any:1, atop:defense:1, cow:any:5."
+
+
+@data_app.command("fetch")
+def data_fetch(
+    origin: Optional[str] = typer.Option(None, "--from", help="Folder or http(s) URL laid out like ../shared/data."),
+    force: bool = typer.Option(False, help="Fetch again even if a verified copy is present."),
+) -> None:
+    """Fill data/raw/ from --from, else the local mirror, else upstream; verify every checksum."""
+    from foedus.jobs import fetch_data
+
+    if origin is not None and not origin.startswith(("http://", "https://")) and not Path(origin).is_dir():
+        raise FoedusError(f"--from {origin}: no such folder (give a folder or an http(s) URL)")
+    done = fetch_data(origin, force=force, show_progress=out.is_terminal)
+    fetched = [f for f in done if f.origin != "already present"]
+    for item in fetched:
+        out.print(f"fetched {item.source.path}  [dim]from {item.origin}[/dim]")
+    out.print(f"[green]{len(done)} raw files verified[/green] ({len(fetched)} fetched, {len(done) - len(fetched)} already present)")
+
+
+@data_app.command("status")
+def data_status_cmd() -> None:
+    """Show each source: present, verified, version, years covered."""
+    import pandas as pd
+
+    from foedus.jobs import data_status
+
+    status = data_status()
+    table = Table("source", "file", "state", "version", "years")
+    for row in status.itertuples():
+        colour = "green" if row.verified else "red"
+        years = "-" if pd.isna(row.first_year) else f"{row.first_year}-{row.last_year}"
+        table.add_row(row.source, row.path, f"[{colour}]{row.state}[/{colour}]", row.version, years)
+    out.print(table)
+    bad = status[~status["verified"]]
+    if len(bad):
+        raise FoedusError(f"{len(bad)} of {len(status)} raw files are missing or fail their checksum: run `foedus data fetch`")
+
+
+@states_app.command("resolve")
+def states_resolve(
+    query: str = typer.Argument(..., help="COW code, COW abbreviation or country name."),
+    year: Optional[int] = typer.Option(None, help="Also check the state was a system member this year."),
+) -> None:
+    """Resolve a code, abbreviation or name to one COW state."""
+    from foedus.features.states import resolve_state
+
+    out.print(str(resolve_state(query, year)))
+
+
+def _print_counts(counts) -> None:
+    table = Table("era", "dyad-years", "at risk", "onsets", "onset unknown", "onset rate", title="Labelled dyad-years by era")
+    for row in counts.itertuples():
+        rate = "-" if row.onset_rate != row.onset_rate else f"{row.onset_rate:.4f}"
+        table.add_row(str(row.Index), f"{row.dyad_years:,}", f"{row.at_risk:,}", f"{row.onsets:,}",
+                      f"{row.onset_unknown:,}", rate)
+    out.print(table)
+
+
+@app.command()
+def build(
+    spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
+    first: int = typer.Option(1816, help="First year (1816-2024)."),
+    last: int = typer.Option(2024, help="Last year (1816-2024)."),
+    labels_only: bool = typer.Option(False, "--labels-only", help="Build only the universe and labels (all this release builds)."),
+) -> None:
+    """Build the labelled dyad-year table into data/processed/ and print counts by era."""
+    from foedus.jobs import build as build_job
+
+    result = build_job(spec, first, last)
+    _print_counts(result.counts)
+    out.print(f"label spec {result.spec}: wrote {len(result.table):,} dyad-years to {result.path}")
+
+
+@app.command()
+def run(spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP)) -> None:
+    """The main job end to end: fetch and verify the data, build the labelled table, summarise."""
+    from foedus.jobs import run as run_job
+
+    result = run_job(spec, show_progress=out.is_terminal)
+    out.print("[green]raw data verified[/green]")
+    _print_counts(result.counts)
+    out.print(f"label spec {result.spec}: wrote {len(result.table):,} dyad-years to {result.path}")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        app()
+    except FoedusError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so plainly; FOEDUS_DEBUG=1 shows the traceback
+        if os.environ.get("FOEDUS_DEBUG"):
+            raise
+        err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc} "
+                  "(a bug in foedus; rerun with FOEDUS_DEBUG=1 for the traceback and report it)", highlight=False)
+        sys.exit(1)
