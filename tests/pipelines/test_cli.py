@@ -1,0 +1,150 @@
+"""The CLI as a user meets it: --help everywhere, the main job, and every bad-input case.
+
+Each bad input must give one line on stderr saying what and where, exit code 2, no
+traceback, and no partial output file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def foedus(*args, env_extra=None, cwd=None):
+    env = {**os.environ, **(env_extra or {})}
+    env.pop("FOEDUS_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "foedus", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd or ROOT, timeout=300)
+
+
+def assert_user_error(result, *fragments):
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def project(tmp_path, paths):
+    """A data folder of its own with verified raw files (copied from the session's)."""
+    data = tmp_path / "data"
+    shutil.copytree(paths.raw, data / "raw")
+    return {"FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": str(data), "FOEDUS_MIRROR": str(tmp_path / "no-mirror")}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["data"], ["data", "fetch"], ["data", "status"], ["states"], ["states", "resolve"], ["build"], ["run"]],
+)
+def test_every_command_has_help(command):
+    result = foedus(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+def test_build_writes_the_labelled_table_with_its_provenance(project):
+    result = foedus("build", "--labels-only", "--label-spec", "atop:defense:1", env_extra=project)
+    assert result.returncode == 0, result.stderr
+    assert "1990-2024" in result.stdout and "2,993" in result.stdout
+    out = Path(project["FOEDUS_DATA_DIR"]) / "processed" / "labels_atop_defense_h1.parquet"
+    table = pq.read_table(out)
+    assert table.num_rows == 1_107_465
+    assert table.column_names == ["ccode1", "ccode2", "year", "at_risk", "onset"]
+    assert b"atop:defense:1" in table.schema.metadata[b"foedus"]
+
+
+def test_status_reports_each_source(project):
+    result = foedus("data", "status", env_extra=project)
+    assert result.returncode == 0, result.stderr
+    assert "cow_ddy" in result.stdout and "1816-2024" in result.stdout and "ATOP 5.1" in result.stdout
+
+
+def test_missing_raw_file_says_which_and_how_to_fetch(project):
+    Path(project["FOEDUS_DATA_DIR"], "raw", "peacesciencer", "cow_ddy.rda").unlink()
+    result = foedus("build", "--labels-only", env_extra=project)
+    assert_user_error(result, "cow_ddy.rda is missing", "foedus data fetch")
+    assert not Path(project["FOEDUS_DATA_DIR"], "processed").exists()
+    status = foedus("data", "status", env_extra=project)
+    assert status.returncode == 2 and "missing" in status.stdout
+
+
+def test_checksum_mismatch_is_refused(project):
+    raw = Path(project["FOEDUS_DATA_DIR"], "raw", "peacesciencer", "atop_alliance.rda")
+    raw.write_bytes(raw.read_bytes() + b"tampered")
+    result = foedus("build", "--labels-only", env_extra=project)
+    assert_user_error(result, "atop_alliance.rda fails its checksum", "foedus data fetch")
+    assert not Path(project["FOEDUS_DATA_DIR"], "processed").exists()
+
+
+def test_fetch_from_a_corrupted_folder_is_refused(tmp_path, project, mirror):
+    bad = tmp_path / "bad"
+    shutil.copytree(mirror, bad)
+    (bad / "isard" / "cw_system.rda").write_bytes(b"not the real file")
+    shutil.rmtree(Path(project["FOEDUS_DATA_DIR"], "raw"))
+    result = foedus("data", "fetch", "--from", str(bad), env_extra=project)
+    assert_user_error(result, "checksum mismatch for isard/cw_system.rda")
+    assert not Path(project["FOEDUS_DATA_DIR"], "raw", "isard", "cw_system.rda").exists()
+
+
+def test_fetch_from_a_folder_that_does_not_exist(project, tmp_path):
+    assert_user_error(foedus("data", "fetch", "--from", str(tmp_path / "nowhere"), env_extra=project), "no such folder")
+
+
+def test_unreadable_raw_file_is_refused(tmp_path, project):
+    # A project whose manifest pins a damaged cow_ddy: it passes its checksum but cannot be read.
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    manifest = (ROOT / "data" / "sources.toml").read_text()
+    damaged = Path(project["FOEDUS_DATA_DIR"], "raw", "peacesciencer", "cow_ddy.rda")
+    damaged.write_bytes(b"\x1f\x8b garbage")
+    real = (ROOT / "data" / "sources.toml").read_text().split("[sources.cow_ddy]")[1].split("sha256 = ")[1][1:65]
+    (home / "data" / "sources.toml").write_text(manifest.replace(real, hashlib.sha256(damaged.read_bytes()).hexdigest()))
+    result = foedus("build", "--labels-only", env_extra={**project, "FOEDUS_HOME": str(home)})
+    assert_user_error(result, "cannot read raw file", "cow_ddy.rda", "foedus data fetch")
+    assert not Path(project["FOEDUS_DATA_DIR"], "processed").exists()
+
+
+def test_unknown_state(project):
+    assert_user_error(foedus("states", "resolve", "Frnace", env_extra=project), "no state matches 'Frnace'", "France (220)")
+
+
+def test_state_resolves(project):
+    result = foedus("states", "resolve", "Soviet Union", env_extra=project)
+    assert result.returncode == 0 and "Russia (365, RUS" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["--first", "1700"], ["--last", "2031"], ["--first", "1990", "--last", "1950"]])
+def test_years_outside_the_range(project, args):
+    result = foedus("build", "--labels-only", *args, env_extra=project)
+    assert_user_error(result, "year")
+    assert not Path(project["FOEDUS_DATA_DIR"], "processed").exists()
+
+
+def test_state_year_outside_the_range(project):
+    assert_user_error(foedus("states", "resolve", "France", "--year", "1700", env_extra=project), "1700 is outside 1816-2024")
+
+
+@pytest.mark.parametrize("spec, fragment", [("atop:foo", "unknown obligation type 'foo'"), ("ucdp", "unknown label source")])
+def test_unknown_label_spec(project, spec, fragment):
+    result = foedus("build", "--labels-only", "--label-spec", spec, env_extra=project)
+    assert_user_error(result, fragment)
+    assert not Path(project["FOEDUS_DATA_DIR"], "processed").exists()
+
+
+def test_main_job_runs_end_to_end_from_the_mirror(tmp_path, mirror):
+    env = {"FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": str(tmp_path / "data"), "FOEDUS_MIRROR": str(mirror)}
+    result = foedus("run", env_extra=env)
+    assert result.returncode == 0, result.stderr
+    assert "raw data verified" in result.stdout and "5,770" in result.stdout
+    assert (tmp_path / "data" / "processed" / "labels_atop_any_h1.parquet").is_file()
