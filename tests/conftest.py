@@ -47,3 +47,38 @@ def registry(paths):
     from foedus.features.states import load_registry
 
     return load_registry(paths)
+
+
+@pytest.fixture(scope="session")
+def universe(paths):
+    """The undirected dyad-years 1816-2024 (sorted by year)."""
+    from foedus.features.readers import load_source
+    from foedus.features.universe import dyad_years
+
+    return dyad_years(load_source("cow_ddy", paths))
+
+
+@pytest.fixture(scope="session")
+def sources(paths):
+    """Every source any feature family reads, with coverage."""
+    from foedus.features.families import FAMILIES
+    from foedus.features.table import load_sources, sources_of
+
+    return load_sources(sources_of(FAMILIES), paths)
+
+
+@pytest.fixture(scope="session")
+def features(universe, sources):
+    """The full feature table on the real data (all families, 1816-2024)."""
+    from foedus.features.families import FAMILIES
+    from foedus.features.table import feature_table
+
+    return feature_table(universe, sources, FAMILIES)
+
+
+def dyad_row(table, a: int, b: int, year: int):
+    """The row of the undirected pair (a, b) in ``year``."""
+    lo, hi = min(a, b), max(a, b)
+    rows = table[(table["ccode1"] == lo) & (table["ccode2"] == hi) & (table["year"] == year)]
+    assert len(rows) == 1, f"expected one row for {a}-{b} {year}, found {len(rows)}"
+    return rows.iloc[0]

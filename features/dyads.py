@@ -1,0 +1,132 @@
+"""What a feature family works on: the dyad-years to describe and the source tables.
+
+``Dyads`` wraps the universe (ccode1 < ccode2, year) as numpy arrays and offers the few
+vectorised look-ups every family needs, always lagged: a value "for year t" is read from
+the source at year t - ``lag`` (1 by default), so no feature of year t sees year t.
+
+``Sources`` holds the typed source tables and the years each covers. A family reads only
+the sources it declares, so a build can run on sources cut at a vintage year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from foedus.features.universe import dyad_year_key
+
+
+@dataclass
+class Sources:
+    """Source tables by key, with the (first, last) year each covers."""
+
+    tables: Mapping[str, pd.DataFrame]
+    coverage: Mapping[str, tuple[int, int]]
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        if key not in self.tables:
+            raise KeyError(f"source '{key}' was not loaded for this build")
+        return self.tables[key]
+
+    def covers(self, key: str, years: np.ndarray) -> np.ndarray:
+        """Boolean array: does source ``key`` cover each of ``years``?"""
+        first, last = self.coverage[key]
+        return (years >= first) & (years <= last)
+
+
+@dataclass
+class Dyads:
+    """The undirected dyad-years to describe, sorted by year."""
+
+    ccode1: np.ndarray
+    ccode2: np.ndarray
+    year: np.ndarray
+    codes: np.ndarray = field(init=False)  # every COW code that appears, sorted
+    idx1: np.ndarray = field(init=False)  # position of ccode1 in ``codes``
+    idx2: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.ccode1 = np.asarray(self.ccode1, dtype=np.int64)
+        self.ccode2 = np.asarray(self.ccode2, dtype=np.int64)
+        self.year = np.asarray(self.year, dtype=np.int64)
+        if len(self.year) > 1 and (np.diff(self.year) < 0).any():
+            raise ValueError("dyad-years must be sorted by year")
+        if (self.ccode1 >= self.ccode2).any():
+            raise ValueError("dyads must be undirected with ccode1 < ccode2")
+        self.codes = np.union1d(self.ccode1, self.ccode2)
+        self.idx1 = np.searchsorted(self.codes, self.ccode1)
+        self.idx2 = np.searchsorted(self.codes, self.ccode2)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> "Dyads":
+        return cls(frame["ccode1"].to_numpy(), frame["ccode2"].to_numpy(), frame["year"].to_numpy())
+
+    def __len__(self) -> int:
+        return len(self.year)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"ccode1": self.ccode1, "ccode2": self.ccode2, "year": self.year})
+
+    def years(self) -> Iterator[tuple[int, slice]]:
+        """(year, slice of rows) for each year present; rows of one year are contiguous."""
+        uniq, starts = np.unique(self.year, return_index=True)
+        ends = np.append(starts[1:], len(self.year))
+        for y, a, b in zip(uniq, starts, ends):
+            yield int(y), slice(int(a), int(b))
+
+    # --- look-ups -------------------------------------------------------------------------
+
+    def state_values(self, table: pd.DataFrame, column: str, lag: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """``column`` of a state-year table (ccode, year) for each side, at year t - lag.
+
+        Returns float arrays (side 1, side 2); NaN where the table has no row.
+        """
+        keys = table["ccode"].to_numpy(np.int64) * 10000 + table["year"].to_numpy(np.int64)
+        index = pd.Index(keys)
+        if not index.is_unique:
+            raise ValueError(f"state-year table has duplicate (ccode, year) rows for {column}")
+        values = table[column].to_numpy(dtype=float, na_value=np.nan)
+        out = []
+        for codes in (self.ccode1, self.ccode2):
+            pos = index.get_indexer(codes * 10000 + self.year - lag)
+            out.append(np.where(pos >= 0, values[pos], np.nan))
+        return out[0], out[1]
+
+    def dyad_values(self, table: pd.DataFrame, column: str, lag: int = 1) -> np.ndarray:
+        """``column`` of a dyad-year table (ccode1, ccode2, year; either order) at t - lag.
+
+        Rows are matched whichever code is first; NaN where the table has no row.
+        """
+        lo = np.minimum(table["ccode1"].to_numpy(np.int64), table["ccode2"].to_numpy(np.int64))
+        hi = np.maximum(table["ccode1"].to_numpy(np.int64), table["ccode2"].to_numpy(np.int64))
+        keys = dyad_year_key(lo, hi, table["year"].to_numpy(np.int64))
+        values = table[column].to_numpy(dtype=float, na_value=np.nan)
+        keys, first = np.unique(keys, return_index=True)
+        pos = np.searchsorted(keys, dyad_year_key(self.ccode1, self.ccode2, self.year - lag))
+        pos = np.minimum(pos, len(keys) - 1)
+        hit = keys[pos] == dyad_year_key(self.ccode1, self.ccode2, self.year - lag)
+        return np.where(hit, values[first][pos], np.nan)
+
+
+def stronger_weaker(a: np.ndarray, b: np.ndarray, by_a: np.ndarray, by_b: np.ndarray):
+    """Order a pair's values by another quantity: (value of the one with larger ``by``, other).
+
+    Where ``by`` ties or is missing, (max, min) of the values: the result never depends on
+    which state has the lower code.
+    """
+    with np.errstate(invalid="ignore"):
+        a_first, b_first = by_a > by_b, by_b > by_a
+        tied = ~(a_first | b_first)
+        hi, lo = np.fmax(a, b), np.fmin(a, b)
+        first = np.where(b_first, b, a)
+        second = np.where(b_first, a, b)
+        return np.where(tied, hi, first), np.where(tied, lo, second)
+
+
+def min_max(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise (min, max), NaN if either side is NaN."""
+    with np.errstate(invalid="ignore"):
+        return np.minimum(a, b), np.maximum(a, b)

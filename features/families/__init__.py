@@ -1,0 +1,11 @@
+"""Feature families, one module each, in the order their columns appear in the table.
+
+Each module defines ``FAMILY`` (a ``foedus.features.catalogue.Family``): its sources, its
+declared features and its compute function, a pure function of the source tables.
+"""
+
+from foedus.features.families import capability
+
+FAMILIES = [capability.FAMILY]
+
+__all__ = ["FAMILIES"]

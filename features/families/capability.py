@@ -1,0 +1,83 @@
+"""Capability gap (COW NMC, COW major powers).
+
+Power-based theories (Walt's balance of threat, Morrow's autonomy-security trade-off) read
+alliances off the capability distribution: asymmetric pairs trade autonomy for security,
+rising powers attract or repel partners. Stronger/weaker is by CINC in t-1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from foedus.features.catalogue import Family
+from foedus.features.dyads import Dyads, Sources, stronger_weaker
+
+FAMILY = Family(
+    "capability",
+    ("cow_nmc", "cow_majors"),
+    "Capability gap from COW National Material Capabilities (to 2022) and the COW major-power "
+    "list (to 2016). Stronger and weaker are by CINC in t-1.",
+)
+NMC = ("cow_nmc",)
+MAJORS = ("cow_majors",)
+CINC_FLOOR = 1e-7  # a few micro-states have CINC 0; the floor keeps log ratios finite
+
+FAMILY.feature("cinc_stronger", "share of system capabilities", "CINC of the stronger state", NMC)
+FAMILY.feature("cinc_weaker", "share of system capabilities", "CINC of the weaker state", NMC)
+FAMILY.feature("cinc_share_stronger", "proportion 0.5-1", "stronger's share of the pair's combined CINC", NMC)
+FAMILY.feature("log_cinc_ratio", "log ratio", "log of stronger's CINC over weaker's (floored at 1e-7)", NMC)
+FAMILY.feature("log_milex_ratio", "log ratio", "absolute log ratio of military expenditures (+1)", NMC)
+FAMILY.feature("log_milper_ratio", "log ratio", "absolute log ratio of military personnel (+1)", NMC)
+FAMILY.feature("cinc_growth5_stronger", "log ratio", "stronger's CINC in t-1 over its CINC in t-6 (rising power)", NMC)
+FAMILY.feature("cinc_growth5_weaker", "log ratio", "weaker's CINC in t-1 over its CINC in t-6", NMC)
+FAMILY.feature("n_major", "count 0-2", "number of COW major powers in the pair", MAJORS)
+FAMILY.feature("major_minor", "0/1", "asymmetric pair: one major power and one minor power", MAJORS)
+
+
+def major_power_years(majors: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
+    """State-years (ccode, year, major=1) for every year a major-power spell touches."""
+    spans = [np.arange(a, b + 1) for a, b in zip(majors["start"].dt.year, majors["end"].dt.year)]
+    years = np.concatenate(spans) if spans else np.array([], dtype=int)
+    codes = np.repeat(majors["ccode"].to_numpy(), [len(s) for s in spans])
+    out = pd.DataFrame({"ccode": codes, "year": years, "major": 1.0}).drop_duplicates(["ccode", "year"])
+    return out[out["year"].between(first, last)]
+
+
+@FAMILY.compute
+def capability(dyads: Dyads, sources: Sources) -> pd.DataFrame:
+    nmc = sources["cow_nmc"]
+    cinc1, cinc2 = dyads.state_values(nmc, "cinc")
+    strong, weak = stronger_weaker(cinc1, cinc2, cinc1, cinc2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = strong / (strong + weak)
+        log_ratio = np.log(np.fmax(strong, CINC_FLOOR)) - np.log(np.fmax(weak, CINC_FLOOR))
+        log_ratio = np.where(np.isnan(strong) | np.isnan(weak), np.nan, log_ratio)
+        ratios = {}
+        for col in ("milex", "milper"):
+            a, b = dyads.state_values(nmc, col)
+            ratios[col] = np.abs(np.log1p(a) - np.log1p(b))
+        old1, old2 = dyads.state_values(nmc, "cinc", lag=6)
+        g1 = np.log(np.fmax(cinc1, CINC_FLOOR)) - np.log(np.fmax(old1, CINC_FLOOR))
+        g2 = np.log(np.fmax(cinc2, CINC_FLOOR)) - np.log(np.fmax(old2, CINC_FLOOR))
+    g1 = np.where(np.isnan(cinc1) | np.isnan(old1), np.nan, g1)
+    g2 = np.where(np.isnan(cinc2) | np.isnan(old2), np.nan, g2)
+    g_strong, g_weak = stronger_weaker(g1, g2, cinc1, cinc2)
+
+    first, last = sources.coverage["cow_majors"]
+    majors = major_power_years(sources["cow_majors"], first, last)
+    m1, m2 = dyads.state_values(majors, "major")
+    covered = sources.covers("cow_majors", dyads.year - 1)
+    n_major = np.where(covered, np.nan_to_num(m1) + np.nan_to_num(m2), np.nan)
+    return pd.DataFrame({
+        "cinc_stronger": strong,
+        "cinc_weaker": weak,
+        "cinc_share_stronger": share,
+        "log_cinc_ratio": log_ratio,
+        "log_milex_ratio": ratios["milex"],
+        "log_milper_ratio": ratios["milper"],
+        "cinc_growth5_stronger": g_strong,
+        "cinc_growth5_weaker": g_weak,
+        "n_major": n_major,
+        "major_minor": np.where(covered, (n_major == 1).astype(float), np.nan),
+    })

@@ -1,0 +1,62 @@
+"""Assemble the feature table: every family over the dyad-year universe, plus coverage flags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from foedus.features.catalogue import Family
+from foedus.features.config import Paths
+from foedus.features.dyads import Dyads, Sources
+from foedus.features.readers import load_source, source_years
+
+
+def sources_of(families: Iterable[Family]) -> list[str]:
+    """The sources the families read, in first-use order."""
+    seen: list[str] = []
+    for family in families:
+        seen += [s for s in family.sources if s not in seen]
+    return seen
+
+
+def load_sources(keys: Iterable[str], paths: Paths | None = None) -> Sources:
+    tables, coverage = {}, {}
+    for key in keys:
+        tables[key] = load_source(key, paths)
+        coverage[key] = source_years(key, tables[key])
+    return Sources(tables, coverage)
+
+
+def coverage_columns(dyads: Dyads, sources: Sources, keys: Iterable[str]) -> pd.DataFrame:
+    """``covered_<source>``: 1 if the source covers year t-1, else 0."""
+    return pd.DataFrame({f"covered_{k}": sources.covers(k, dyads.year - 1).astype(np.float32) for k in keys})
+
+
+def coverage_family(families: list[Family]) -> Family:
+    """The ``covered_<source>`` flags of every source the families read, as a family."""
+    keys = sources_of(families)
+    family = Family("coverage", tuple(keys), "One flag per source: does it cover year t-1? A missing "
+                    "feature where its source is covered means the source has no value for that state or pair.")
+    for key in keys:
+        family.feature(f"covered_{key}", "0/1", f"{key} covers year t-1", (key,))
+    family.compute(lambda dyads, sources: coverage_columns(dyads, sources, keys))
+    return family
+
+
+def with_coverage(families: list[Family]) -> list[Family]:
+    return [*families, coverage_family(families)]
+
+
+def feature_table(universe: pd.DataFrame, sources: Sources, families: list[Family]) -> pd.DataFrame:
+    """ccode1, ccode2, year and every family's columns (float32), in the universe's order.
+
+    ``universe`` must be sorted by year with ccode1 < ccode2 (as ``universe.dyad_years``
+    returns it). Each family sees only ``sources``, so cut sources give vintage features.
+    """
+    dyads = Dyads.from_frame(universe)
+    parts = [universe[["ccode1", "ccode2", "year"]].reset_index(drop=True)]
+    for family in with_coverage(families):
+        parts.append(family(dyads, sources).astype(np.float32))
+    return pd.concat(parts, axis=1)
