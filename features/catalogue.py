@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from foedus.features.dyads import Dyads, Sources
@@ -41,7 +42,7 @@ class Family:
     def feature(self, name: str, unit: str, meaning: str, sources: tuple[str, ...] | None = None, lag: int = LAG) -> None:
         if any(f.name == name for f in self.features):
             raise ValueError(f"feature {name} declared twice in family {self.name}")
-        self.features.append(Feature(name, self.name, tuple(sources or self.sources), unit, meaning, lag))
+        self.features.append(Feature(name, self.name, tuple(self.sources if sources is None else sources), unit, meaning, lag))
 
     def compute(self, fn: Callable[[Dyads, Sources], pd.DataFrame]):
         self.fn = fn
@@ -54,7 +55,9 @@ class Family:
     def __call__(self, dyads: Dyads, sources: Sources) -> pd.DataFrame:
         if self.fn is None:
             raise RuntimeError(f"family {self.name} has no compute function")
-        out = self.fn(dyads, sources)
+        # Missing values propagate as NaN by design: no warning for NaN arithmetic or log(0).
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = self.fn(dyads, sources)
         if list(out.columns) != self.columns:
             missing = set(self.columns) - set(out.columns)
             extra = set(out.columns) - set(self.columns)

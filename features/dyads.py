@@ -88,11 +88,11 @@ class Dyads:
         index = pd.Index(keys)
         if not index.is_unique:
             raise ValueError(f"state-year table has duplicate (ccode, year) rows for {column}")
-        values = table[column].to_numpy(dtype=float, na_value=np.nan)
+        # a trailing NaN lets position -1 (no row) read as missing
+        values = np.append(table[column].to_numpy(dtype=float, na_value=np.nan), np.nan)
         out = []
         for codes in (self.ccode1, self.ccode2):
-            pos = index.get_indexer(codes * 10000 + self.year - lag)
-            out.append(np.where(pos >= 0, values[pos], np.nan))
+            out.append(values[index.get_indexer(codes * 10000 + self.year - lag)])
         return out[0], out[1]
 
     def dyad_values(self, table: pd.DataFrame, column: str, lag: int = 1) -> np.ndarray:
@@ -105,6 +105,8 @@ class Dyads:
         keys = dyad_year_key(lo, hi, table["year"].to_numpy(np.int64))
         values = table[column].to_numpy(dtype=float, na_value=np.nan)
         keys, first = np.unique(keys, return_index=True)
+        if len(keys) == 0:
+            return np.full(len(self), np.nan)
         pos = np.searchsorted(keys, dyad_year_key(self.ccode1, self.ccode2, self.year - lag))
         pos = np.minimum(pos, len(keys) - 1)
         hit = keys[pos] == dyad_year_key(self.ccode1, self.ccode2, self.year - lag)

@@ -58,5 +58,6 @@ def feature_table(universe: pd.DataFrame, sources: Sources, families: list[Famil
     dyads = Dyads.from_frame(universe)
     parts = [universe[["ccode1", "ccode2", "year"]].reset_index(drop=True)]
     for family in with_coverage(families):
-        parts.append(family(dyads, sources).astype(np.float32))
+        with np.errstate(invalid="ignore"):  # NaN survives the cast; numpy may still flag it
+            parts.append(family(dyads, sources).astype(np.float32))
     return pd.concat(parts, axis=1)

@@ -4,8 +4,8 @@ Each module defines ``FAMILY`` (a ``foedus.features.catalogue.Family``): its sou
 declared features and its compute function, a pure function of the source tables.
 """
 
-from foedus.features.families import capability
+from foedus.features.families import capability, economy, regime, system
 
-FAMILIES = [capability.FAMILY]
+FAMILIES = [capability.FAMILY, regime.FAMILY, economy.FAMILY, system.FAMILY]
 
 __all__ = ["FAMILIES"]

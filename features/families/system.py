@@ -1,0 +1,29 @@
+"""Time and system: the year, its era, and the size of the state system."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from foedus.features.catalogue import Family
+from foedus.features.dyads import Dyads, Sources
+from foedus.features.years import ERAS, era_of
+
+FAMILY = Family(
+    "system",
+    ("cow_ddy",),
+    "The era of the forecast year (alliance formation comes in era-specific bursts: the world wars, "
+    "decolonisation, NATO and EU enlargement) and the number of states in the system in t-1. The key "
+    "column `year` (the forecast year t, known in advance) is itself usable as a feature.",
+)
+FAMILY.feature("era", "code 0-3", "era of t: " + ", ".join(f"{i} = {name}" for i, (name, _, _) in enumerate(ERAS)), (), lag=0)
+FAMILY.feature("n_states", "count", "number of states in the COW system in t-1", ("cow_ddy",))
+
+
+@FAMILY.compute
+def system(dyads: Dyads, sources: Sources) -> pd.DataFrame:
+    ddy = sources["cow_ddy"]
+    per_year = ddy.groupby("year")["ccode1"].nunique()
+    n_states = per_year.reindex(dyads.year - 1).to_numpy(dtype=float)
+    era = era_of(pd.Series(dyads.year)).cat.codes.to_numpy().astype(float)
+    return pd.DataFrame({"era": np.where(era < 0, np.nan, era), "n_states": n_states})
