@@ -21,8 +21,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Fetch, verify and inspect the raw data.", no_args_is_help=True)
 states_app = typer.Typer(help="Look up states in the COW registry.", no_args_is_help=True)
+features_app = typer.Typer(help="The feature catalogue.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(states_app, name="states")
+app.add_typer(features_app, name="features")
 
 # Piped output (logs, CI) gets wide lines instead of rich's 80-column default.
 out = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
@@ -87,30 +89,79 @@ def _print_counts(counts) -> None:
     out.print(table)
 
 
+def _print_threat_summary(summary) -> None:
+    table = Table("era", "at risk", "onsets", "onset rate", "shared threat", "share", "onsets with threat",
+                  "rate with threat", "threat, no alliance",
+                  title="Threat without alliance: at-risk dyad-years with a known onset")
+    pct = lambda x: "-" if x != x else f"{x:.4f}"  # noqa: E731
+    for row in summary.itertuples():
+        table.add_row(str(row.Index), f"{row.at_risk:,}", f"{row.onsets:,}", pct(row.onset_rate),
+                      f"{row.shared_threat:,}", pct(row.shared_threat_share), f"{row.threat_onsets:,}",
+                      pct(row.threat_onset_rate), f"{row.threat_no_alliance:,}")
+    out.print(table)
+
+
+def _report_build(result) -> None:
+    _print_counts(result.counts)
+    how = "reused identical build" if result.reused else "wrote"
+    out.print(f"label spec {result.spec}: {how} {len(result.table):,} dyad-years x {result.table.shape[1]} columns "
+              f"to {result.path}")
+
+
 @app.command()
 def build(
     spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
     first: int = typer.Option(1816, help="First year (1816-2024)."),
     last: int = typer.Option(2024, help="Last year (1816-2024)."),
-    labels_only: bool = typer.Option(False, "--labels-only", help="Build only the universe and labels (all this release builds)."),
+    labels_only: bool = typer.Option(False, "--labels-only", help="Only the universe and labels, no features."),
+    force: bool = typer.Option(False, help="Rebuild even if an identical build exists."),
 ) -> None:
-    """Build the labelled dyad-year table into data/processed/ and print counts by era."""
+    """Build the dyad-year table (features and labels) into data/processed/ and print counts by era."""
     from foedus.jobs import build as build_job
 
-    result = build_job(spec, first, last)
-    _print_counts(result.counts)
-    out.print(f"label spec {result.spec}: wrote {len(result.table):,} dyad-years to {result.path}")
+    _report_build(build_job(spec, first, last, labels_only=labels_only, force=force))
+
+
+@app.command()
+def describe(spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP)) -> None:
+    """Onset rates overall and within shared-threat dyad-years, by era (builds the table if needed)."""
+    from foedus.jobs import describe as describe_job
+
+    _print_threat_summary(describe_job(spec))
+
+
+@features_app.command("list")
+def features_list(
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the catalogue as Markdown to this file."),
+    spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
+) -> None:
+    """Print every feature: name, family, sources (with their last covered year), lag, unit, meaning."""
+    from foedus.jobs import feature_catalogue
+
+    frame, text = feature_catalogue(spec)
+    if markdown is not None:
+        from foedus.features.atomic import write_atomic
+
+        write_atomic(markdown, lambda tmp: tmp.write_text(text + "\n"))
+        out.print(f"wrote the catalogue of {len(frame)} features to {markdown}")
+        return
+    table = Table("feature", "family", "sources", "lag", "unit", "meaning", title=f"{len(frame)} features")
+    for row in frame.itertuples():
+        table.add_row(row.name, row.family, row.sources, str(row.lag), row.unit, row.meaning)
+    out.print(table)
 
 
 @app.command()
 def run(spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP)) -> None:
-    """The main job end to end: fetch and verify the data, build the labelled table, summarise."""
+    """The main job end to end: fetch and verify the data, build features and labels, summarise."""
+    from foedus.features.summary import threat_onset_summary
     from foedus.jobs import run as run_job
 
     result = run_job(spec, show_progress=out.is_terminal)
     out.print("[green]raw data verified[/green]")
-    _print_counts(result.counts)
-    out.print(f"label spec {result.spec}: wrote {len(result.table):,} dyad-years to {result.path}")
+    _report_build(result)
+    if "shared_threat" in result.table:
+        _print_threat_summary(threat_onset_summary(result.table))
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +12,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from foedus import features as features_pkg
 from foedus.features.alliances import alliance_state, coverage
 from foedus.features.atomic import write_atomic
+from foedus.features.catalogue import Family, catalogue_frame, catalogue_markdown
+from foedus.features.errors import FoedusError
+from foedus.features.families import feature_families
+from foedus.features.summary import threat_onset_summary
+from foedus.features.table import feature_table, load_sources, sources_of, with_coverage
 from foedus.features.config import Paths
 from foedus.features.fetch import Fetched, RawState, fetch, raw_state
 from foedus.features.labels import LabelSpec, counts_by_era, label_dyad_years
@@ -80,49 +88,124 @@ class BuildResult:
     spec: LabelSpec
     counts: pd.DataFrame  # counts_by_era of the table
     path: Path | None  # where the table was written, if it was
+    reused: bool = False  # True if an identical earlier build was loaded instead of rebuilt
 
 
-def output_path(spec: LabelSpec, first: int, last: int, paths: Paths) -> Path:
+def output_path(spec: LabelSpec, first: int, last: int, paths: Paths, labels_only: bool = False) -> Path:
     span = "" if (first, last) == (FIRST_YEAR, LAST_YEAR) else f"_{first}-{last}"
-    return paths.processed / f"labels_{spec.name}{span}.parquet"
+    stem = "labels" if labels_only else "dyad_years"
+    return paths.processed / f"{stem}_{spec.name}{span}.parquet"
 
 
-def _provenance(spec: LabelSpec, first: int, last: int, paths: Paths) -> dict:
+def families_for(spec: LabelSpec) -> list[Family]:
+    """The feature families of a build: the network family reads the label spec's alliance source."""
+    return feature_families(spec.source)
+
+
+def code_version() -> dict:
+    """foedus's version, a digest of its source files and the git commit if there is one."""
     from foedus import __version__
 
-    sources = load_manifest(paths.manifest)
-    used = ["cow_ddy", spec.alliance_source.source_key]
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for folder in (package, Path(features_pkg.__file__).resolve().parent):
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"foedus_version": __version__, "source_digest": digest.hexdigest()[:16], "git_commit": commit}
+
+
+def _provenance(spec: LabelSpec, first: int, last: int, families: list[Family], paths: Paths) -> dict:
+    manifest = load_manifest(paths.manifest)
+    used = ["cow_ddy", spec.alliance_source.source_key, *sources_of(families)]
+    sources = {key: manifest[key].sha256 for key in dict.fromkeys(used)}
+    version = code_version()
+    key_material = {"spec": str(spec), "years": [first, last], "sources": sources,
+                    "columns": [f.name for fam in with_coverage(families) for f in fam.features] if families else [],
+                    "code": version["source_digest"]}
     return {
-        "foedus_version": __version__,
+        "build_key": hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:16],
         "label_spec": str(spec),
         "years": [first, last],
-        "sources": {key: sources[key].sha256 for key in used},
+        "sources": sources,
+        "code": version,
     }
 
 
-def build(spec: LabelSpec | str = "atop:any:1", first: int = FIRST_YEAR, last: int = LAST_YEAR, *,
-          write: bool = True, paths: Paths | None = None) -> BuildResult:
-    """Build the labelled dyad-year table and write it to ``data/processed/`` as Parquet.
+def _reusable(path: Path, build_key: str) -> bool:
+    sidecar = path.with_suffix(".json")
+    if not (path.is_file() and sidecar.is_file()):
+        return False
+    try:
+        return json.loads(sidecar.read_text()).get("build_key") == build_key
+    except (OSError, json.JSONDecodeError):
+        return False
 
-    The file (``labels_<source>_<obligation>_h<h>.parquet``) carries its label spec and the
-    checksums of the sources it used in the Parquet metadata key ``foedus``. The write is
-    atomic. (The feature families join this table in a later release.)
+
+def build(spec: LabelSpec | str = "atop:any:1", first: int = FIRST_YEAR, last: int = LAST_YEAR, *,
+          labels_only: bool = False, write: bool = True, force: bool = False,
+          paths: Paths | None = None) -> BuildResult:
+    """Build the dyad-year table (features and labels) and write it to ``data/processed/``.
+
+    Writes ``dyad_years_<source>_<obligation>_h<h>.parquet`` (or ``labels_...`` with
+    ``labels_only``) and beside it a JSON sidecar with the feature catalogue, the checksums of
+    the sources used and the code version. An earlier build with the same inputs and code is
+    loaded instead of rebuilt unless ``force``. Both writes are atomic; the sidecar is written
+    last, so a half-finished build is never reused.
     """
     paths = paths or Paths.discover()
     spec = _spec(spec)
     first, last = check_span(first, last)
+    families = [] if labels_only else families_for(spec)
+    provenance = _provenance(spec, first, last, families, paths)
+    path = output_path(spec, first, last, paths, labels_only)
+    if write and not force and _reusable(path, provenance["build_key"]):
+        table = pd.read_parquet(path)
+        return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path, reused=True)
+
     table = labelled_universe(spec, first, last, paths=paths)
-    path = None
-    if write:
-        arrow = pa.Table.from_pandas(table, preserve_index=False)
-        meta = {**(arrow.schema.metadata or {}), b"foedus": json.dumps(_provenance(spec, first, last, paths)).encode()}
-        arrow = arrow.replace_schema_metadata(meta)
-        path = write_atomic(output_path(spec, first, last, paths), lambda tmp: pq.write_table(arrow, tmp))
+    if families:
+        sources = load_sources(sources_of(families), paths)
+        features = feature_table(table[["ccode1", "ccode2", "year"]], sources, families)
+        table = pd.concat([table, features.drop(columns=["ccode1", "ccode2", "year"])], axis=1)
+        provenance["coverage"] = {k: list(v) for k, v in sources.coverage.items()}
+        provenance["catalogue"] = catalogue_frame(with_coverage(families), sources.coverage).to_dict("records")
+    if not write:
+        return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=None)
+    provenance["rows"] = len(table)
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), b"foedus": json.dumps(
+        {k: provenance[k] for k in ("build_key", "label_spec", "years", "sources")}).encode()})
+    write_atomic(path, lambda tmp: pq.write_table(arrow, tmp))
+    write_atomic(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(provenance, indent=2)))
     return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path)
 
 
+def describe(spec: LabelSpec | str = "atop:any:1", *, paths: Paths | None = None) -> pd.DataFrame:
+    """Onset rate overall and within ``shared_threat == 1`` at-risk dyad-years, by era.
+
+    Builds the table first if needed (an identical earlier build is reused).
+    """
+    return threat_onset_summary(build(spec, paths=paths).table)
+
+
+def feature_catalogue(spec: LabelSpec | str = "atop:any:1", *, paths: Paths | None = None) -> tuple[pd.DataFrame, str]:
+    """The catalogue of a build's features (and its Markdown), with each source's last covered year."""
+    families = with_coverage(families_for(_spec(spec)))
+    coverage = None
+    try:
+        coverage = load_sources(sources_of(families), paths).coverage
+    except FoedusError:
+        pass  # without the raw data the catalogue is still printed, without coverage years
+    return catalogue_frame(families, coverage), catalogue_markdown(families, coverage)
+
+
 def run(spec: LabelSpec | str = "atop:any:1", *, paths: Paths | None = None, show_progress: bool = True) -> BuildResult:
-    """The main job, end to end: fetch and verify the raw data, then build the labelled table."""
+    """The main job, end to end: fetch and verify the raw data, then build the labelled feature table."""
     paths = paths or Paths.discover()
     fetch_data(paths=paths, show_progress=show_progress)
     return build(spec, paths=paths)

@@ -8,4 +8,10 @@ from foedus.features.families import capability, economy, regime, system
 
 FAMILIES = [capability.FAMILY, regime.FAMILY, economy.FAMILY, system.FAMILY]
 
-__all__ = ["FAMILIES"]
+
+def feature_families(alliance: str = "atop") -> list:
+    """The families of a build whose labels come from ``alliance`` (atop or cow)."""
+    return list(FAMILIES)
+
+
+__all__ = ["FAMILIES", "feature_families"]

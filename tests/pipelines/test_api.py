@@ -9,7 +9,7 @@ import foedus
 def test_top_level_api_resolves_and_builds(paths):
     assert foedus.resolve_state("UK").ccode == 200
     result = foedus.build("atop:any:1", 1990, 1995, paths=paths)
-    assert result.path.name == "labels_atop_any_h1_1990-1995.parquet" and result.path.is_file()
+    assert result.path.name == "dyad_years_atop_any_h1_1990-1995.parquet" and result.path.is_file()
     assert result.table["year"].between(1990, 1995).all()
     assert result.counts.loc["1990-2024", "dyad_years"] == len(result.table)
     assert sorted(foedus.__all__) == foedus.__all__ and "labelled_universe" in dir(foedus)

@@ -45,7 +45,8 @@ def project(tmp_path, paths):
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["data"], ["data", "fetch"], ["data", "status"], ["states"], ["states", "resolve"], ["build"], ["run"]],
+    [[], ["data"], ["data", "fetch"], ["data", "status"], ["states"], ["states", "resolve"], ["build"], ["run"],
+     ["features"], ["features", "list"], ["describe"]],
 )
 def test_every_command_has_help(command):
     result = foedus(*command, "--help")
@@ -147,4 +148,15 @@ def test_main_job_runs_end_to_end_from_the_mirror(tmp_path, mirror):
     result = foedus("run", env_extra=env)
     assert result.returncode == 0, result.stderr
     assert "raw data verified" in result.stdout and "5,770" in result.stdout
-    assert (tmp_path / "data" / "processed" / "labels_atop_any_h1.parquet").is_file()
+    assert (tmp_path / "data" / "processed" / "dyad_years_atop_any_h1.parquet").is_file()
+
+
+def test_features_list_prints_and_writes_the_catalogue(project, tmp_path):
+    result = foedus("features", "list", env_extra=project)
+    assert result.returncode == 0, result.stderr
+    assert "cinc_stronger" in result.stdout and "cow_nmc (to 2022)" in result.stdout
+    target = tmp_path / "docs" / "features.md"
+    result = foedus("features", "list", "--markdown", str(target), env_extra=project)
+    assert result.returncode == 0, result.stderr
+    text = target.read_text()
+    assert text.startswith("# Feature catalogue") and "| `log_cinc_ratio` |" in text

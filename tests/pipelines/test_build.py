@@ -1,0 +1,51 @@
+"""foedus.build: the feature table with labels, its sidecar, and reuse of identical builds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from foedus.features.catalogue import catalogue_frame
+from foedus.features.config import Paths
+from foedus.features.families import FAMILIES
+from foedus.features.table import with_coverage
+from foedus.jobs import build
+
+
+@pytest.fixture
+def own_paths(tmp_path, paths):
+    data = tmp_path / "data"
+    shutil.copytree(paths.raw, data / "raw")
+    return Paths(root=paths.root, data=data, mirror=paths.mirror)
+
+
+def test_build_writes_features_labels_and_a_sidecar(own_paths):
+    result = build("atop:any:1", 1946, 1950, paths=own_paths)
+    names = list(catalogue_frame(with_coverage(FAMILIES))["name"])
+    assert list(result.table.columns) == ["ccode1", "ccode2", "year", "at_risk", "onset", *names]
+    assert result.table["year"].between(1946, 1950).all() and not result.reused
+    sidecar = json.loads(result.path.with_suffix(".json").read_text())
+    assert sidecar["label_spec"] == "atop:any:1" and sidecar["rows"] == len(result.table)
+    assert [row["name"] for row in sidecar["catalogue"]] == names
+    assert set(sidecar["sources"]) >= {"cow_ddy", "atop_alliance", "cow_nmc"}
+    assert sidecar["code"]["foedus_version"] and sidecar["code"]["source_digest"]
+
+
+def test_an_identical_build_is_reused_and_a_changed_one_is_not(own_paths):
+    first = build("atop:any:1", 1946, 1950, paths=own_paths)
+    mtime = first.path.stat().st_mtime_ns
+    again = build("atop:any:1", 1946, 1950, paths=own_paths)
+    assert again.reused and again.path.stat().st_mtime_ns == mtime
+    assert again.table.equals(first.table)
+    other = build("atop:defense:1", 1946, 1950, paths=own_paths)
+    assert not other.reused and other.path != first.path
+    forced = build("atop:any:1", 1946, 1950, force=True, paths=own_paths)
+    assert not forced.reused and forced.table.equals(first.table)  # reproducible
+
+
+def test_a_build_without_its_sidecar_is_not_reused(own_paths):
+    first = build("atop:any:1", 1946, 1947, paths=own_paths)
+    first.path.with_suffix(".json").unlink()
+    assert not build("atop:any:1", 1946, 1947, paths=own_paths).reused
