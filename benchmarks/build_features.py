@@ -1,0 +1,73 @@
+"""Benchmark: a cold full build (all feature families and labels, 1816-2024).
+
+Cold means a fresh process and an empty cache: the verified raw files are copied into a
+temporary data folder, so every source is parsed from its .rda/.csv again. Reports wall time
+and peak resident memory of the build process as JSON (stdout and benchmarks/results/).
+Run on demand: `.venv/bin/python benchmarks/build_features.py [--repeat N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from foedus.jobs import build
+result = build("atop:any:1", force=True)
+seconds = time.perf_counter() - t0
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "rows": len(result.table),
+                  "columns": result.table.shape[1]}))
+"""
+
+
+def one_run(raw: Path) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(raw, Path(tmp) / "raw")
+        env = {**os.environ, "FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": tmp}
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True)
+        measured = json.loads(out.stdout.strip().splitlines()[-1])
+        measured["process_seconds"] = time.perf_counter() - start  # including interpreter start and imports
+        return measured
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    from foedus.features.config import Paths
+    from foedus.jobs import fetch_data
+
+    paths = Paths.discover()
+    fetch_data(paths=paths, show_progress=False)
+    runs = [one_run(paths.raw) for _ in range(args.repeat)]
+    report = {
+        "benchmark": "cold full build, atop:any:1, 1816-2024, all families",
+        "runs": runs,
+        "best_seconds": min(r["seconds"] for r in runs),
+        "max_peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "build_features.json").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
