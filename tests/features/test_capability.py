@@ -30,3 +30,12 @@ def test_rising_power_growth_is_five_year_log_change(features, sources):
     weaker = 740 if stronger == 710 else 710
     assert np.isclose(row["cinc_growth5_stronger"], growth[stronger], atol=1e-5)
     assert np.isclose(row["cinc_growth5_weaker"], growth[weaker], atol=1e-5)
+
+
+def test_missing_outside_the_sources_coverage(features):
+    # NMC covers 1816-2022: features exist for t = 1817-2023; majors (to 2016) for t = 1817-2017.
+    years = features["year"]
+    assert features.loc[years.isin([1816, 2024]), "cinc_stronger"].isna().all()
+    assert features.loc[years.between(1817, 2023), "cinc_stronger"].notna().mean() > 0.95
+    assert features.loc[years >= 2018, "n_major"].isna().all()
+    assert features.loc[years.between(1817, 2017), "n_major"].notna().all()
