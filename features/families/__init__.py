@@ -4,9 +4,9 @@ Each module defines ``FAMILY`` (a ``foedus.features.catalogue.Family``): its sou
 declared features and its compute function, a pure function of the source tables.
 """
 
-from foedus.features.families import capability, economy, regime, system
+from foedus.features.families import capability, economy, geography, regime, system
 
-FAMILIES = [capability.FAMILY, regime.FAMILY, economy.FAMILY, system.FAMILY]
+FAMILIES = [capability.FAMILY, regime.FAMILY, geography.FAMILY, economy.FAMILY, system.FAMILY]
 
 
 def feature_families(alliance: str = "atop") -> list:

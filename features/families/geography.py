@@ -28,9 +28,10 @@ CAPITALS = ("cow_capitals",)
 NOT_CONTIGUOUS = 6  # the class beyond COW's five; peacesciencer's old convention
 SEA_MILES = {2: 12, 3: 24, 4: 150, 5: 400}  # COW type -> at most this many miles of water
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
-# COW code blocks (the regions of the COW war and MID data): Americas 2-165, Europe
-# 200-399, Africa 400-626 (North Africa but Egypt), Middle East 630-698 (Egypt, Turkey,
-# Iran), Asia and Oceania 700-990. The bounds are each region's first code.
+# Regions are blocks of COW codes (as in Our World in Data's "States in regions (COW)"):
+# Americas 2-165, Europe 200-399, Africa 400-626 (with Morocco to Sudan), Middle East
+# 630-698 (Iran, Turkey, Egypt and eastward), Asia and Oceania 700-990. Bounds are each
+# block's first code.
 REGION_STARTS = np.array([200, 400, 630, 700])
 
 FAMILY.feature("contig_land", "0/1", "contiguous by land or river (COW type 1) in December of t-1", CONTIG)
@@ -41,9 +42,11 @@ for _type, _miles in SEA_MILES.items():
 FAMILY.feature("contig_type", "ordinal 1-6",
                "closest COW contiguity type in December of t-1: 1 land, 2-5 water <= 12/24/150/400 miles, "
                "6 not contiguous", CONTIG)
-FAMILY.feature("mindist_km", "km", "minimum distance between the two states' borders in t-1 (CShapes; 0 = touching)", MINDIST)
+FAMILY.feature("mindist_km", "km", "minimum distance between the two states' borders in t-1 (CShapes; 0 = touching)",
+               MINDIST)
 FAMILY.feature("log1p_mindist", "log km", "log(1 + minimum border distance in km) in t-1", MINDIST)
-FAMILY.feature("capital_distance_km", "km", "great-circle distance between the capitals in effect on 31 Dec of t-1", CAPITALS)
+FAMILY.feature("capital_distance_km", "km", "great-circle distance between the capitals in effect on 31 Dec of t-1",
+               CAPITALS)
 FAMILY.feature("log1p_capital_distance", "log km", "log(1 + great-circle distance between capitals in km)", CAPITALS)
 FAMILY.feature("same_region", "0/1",
                "both in the same COW region (Americas, Europe, Africa, Middle East, Asia and Oceania)", ())
@@ -83,7 +86,11 @@ def contiguity_years(contdir: pd.DataFrame) -> pd.DataFrame:
 
 
 def capital_years(capitals: pd.DataFrame) -> pd.DataFrame:
-    """State-years (ccode, year, lat, lng) of the capital in effect on 31 December."""
+    """State-years (ccode, year, lat, lng) of the capital in effect on 31 December.
+
+    The coordinates are the source's: its Brasilia row holds Brazil's centre (-10.3, -53.2),
+    some 840 km from the city, and Riyadh is about 200 km off; neither is corrected here.
+    """
     end = capitals["enddate"]
     last = end.dt.year.to_numpy() - ~((end.dt.month == 12) & (end.dt.day == 31)).to_numpy()
     rows, years = years_between(capitals["stdate"].dt.year.to_numpy(), last)
