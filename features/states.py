@@ -28,11 +28,9 @@ from functools import lru_cache
 import pandas as pd
 
 from foedus.features.errors import InvalidInput, StateNotFound
+from foedus.features.readers.system import COW_LIST_END
 from foedus.features.years import LAST_YEAR, check_year
 
-# The COW list (v2016) ends every ongoing spell on this date; cow_ddy carries those states on
-# to 2024, so foedus reads it as "still a member".
-COW_LIST_END = date(2016, 12, 31)
 
 # Names the COW list does not use for a state it codes (historical names and common short forms).
 ALIASES: dict[str, int] = {

@@ -12,12 +12,14 @@ import pandas as pd
 
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources, stronger_weaker
+from foedus.features.readers.system import COW_LIST_END
 
 FAMILY = Family(
     "capability",
     ("cow_nmc", "cow_majors"),
     "Capability gap from COW National Material Capabilities (to 2022) and the COW major-power "
-    "list (to 2016). Stronger and weaker are by CINC in t-1.",
+    "list (v2016; spells running at its end are carried to 2024, as system membership is). "
+    "Stronger and weaker are by CINC in t-1.",
 )
 NMC = ("cow_nmc",)
 MAJORS = ("cow_majors",)
@@ -36,8 +38,12 @@ FAMILY.feature("major_minor", "0/1", "asymmetric pair: one major power and one m
 
 
 def major_power_years(majors: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
-    """State-years (ccode, year, major=1) for every year a major-power spell touches."""
-    spans = [np.arange(a, b + 1) for a, b in zip(majors["start"].dt.year, majors["end"].dt.year)]
+    """State-years (ccode, year, major=1) for every year a major-power spell touches.
+
+    A spell ending on the COW list's last day is still running: it lasts to ``last``.
+    """
+    ends = np.where(majors["end"] >= pd.Timestamp(COW_LIST_END), last, majors["end"].dt.year)
+    spans = [np.arange(a, b + 1) for a, b in zip(majors["start"].dt.year, ends)]
     years = np.concatenate(spans) if spans else np.array([], dtype=int)
     codes = np.repeat(majors["ccode"].to_numpy(), [len(s) for s in spans])
     out = pd.DataFrame({"ccode": codes, "year": years, "major": 1.0}).drop_duplicates(["ccode", "year"])

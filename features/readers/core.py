@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,7 @@ from foedus.features.atomic import write_atomic
 from foedus.features.config import Paths
 from foedus.features.errors import DataError
 from foedus.features.manifest import Source, load_manifest, sha256_of
+from foedus.features.years import LAST_YEAR
 
 # Bump when any reader's output changes: every cached table is then re-read.
 READER_VERSION = 1
@@ -31,6 +33,9 @@ class Reader:
     key: str
     read: Callable[[Path], pd.DataFrame]
     years: tuple[str, ...]  # columns whose range is the years the source covers
+    # A spell ending on this date is still running (a list's last day, not an end): the source
+    # then covers years up to the universe's last year.
+    open_end: date | None = None
 
     @property
     def doc(self) -> str:
@@ -44,13 +49,13 @@ class Reader:
 READERS: dict[str, Reader] = {}
 
 
-def reader(key: str, *, years: Iterable[str] = ("year",)):
+def reader(key: str, *, years: Iterable[str] = ("year",), open_end: date | None = None):
     """Register ``fn(raw_path) -> DataFrame`` as the reader of source ``key``."""
 
     def register(fn: Callable[[Path], pd.DataFrame]) -> Callable[[Path], pd.DataFrame]:
         if key in READERS:
             raise RuntimeError(f"two readers for source {key}")
-        READERS[key] = Reader(key, fn, tuple(years))
+        READERS[key] = Reader(key, fn, tuple(years), open_end)
         return fn
 
     return register
@@ -184,4 +189,12 @@ def load_source(key: str, paths: Paths | None = None) -> pd.DataFrame:
 
 
 def source_years(key: str, table: pd.DataFrame) -> tuple[int, int] | None:
-    return year_span(table, READERS[key].years)
+    """(first, last) year the source covers; a spell still running covers to 2024."""
+    span = year_span(table, READERS[key].years)
+    open_end = READERS[key].open_end
+    if span is None or open_end is None:
+        return span
+    end = table[READERS[key].years[-1]]
+    if (end >= pd.Timestamp(open_end)).any():
+        return span[0], LAST_YEAR
+    return span

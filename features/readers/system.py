@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
 from foedus.features.readers.core import read_rda, reader, typed
+
+
+# The COW lists (v2016) end every ongoing spell on this date. cow_ddy carries those states on
+# to 2024, and foedus reads such a spell as still running (members, major powers) to 2024.
+COW_LIST_END = date(2016, 12, 31)
 
 
 @reader("cow_ddy")
@@ -19,13 +25,14 @@ def cow_ddy(path: Path) -> pd.DataFrame:
     return typed(read_rda(path), ints=["ccode1", "ccode2", "year"])
 
 
-@reader("cw_system", years=("start", "end"))
+@reader("cw_system", years=("start", "end"), open_end=COW_LIST_END)
 def cw_system(path: Path) -> pd.DataFrame:
     """COW state-system membership spells with exact dates (isard), 1816-2016.
 
     Columns: ccode (int32), abb (COW abbreviation), name, start, end (datetime64). A state
     with several spells (Poland, the Baltic states, Germany, ...) has one row per spell.
-    ``end`` = 2016-12-31 means still a member at the end of the COW list (v2016).
+    ``end`` = 2016-12-31 means still a member at the end of the COW list (v2016): foedus
+    reads it as a member through 2024, as cow_ddy does.
     """
     df = read_rda(path).rename(columns={"cw_abb": "abb", "cw_name": "name"})
     return typed(df, ints=["ccode"], strings=["abb", "name"], dates=["start", "end"])
@@ -36,7 +43,7 @@ def _dates(df: pd.DataFrame, year: str, month: str, day: str) -> pd.Series:
     return pd.to_datetime(parts)
 
 
-@reader("cow_states", years=("start", "end"))
+@reader("cow_states", years=("start", "end"), open_end=COW_LIST_END)
 def cow_states(path: Path) -> pd.DataFrame:
     """COW state list v2016 (peacesciencer): abbreviations, names, membership spells.
 
@@ -49,12 +56,13 @@ def cow_states(path: Path) -> pd.DataFrame:
     return typed(df, ints=ints, strings=["stateabb", "statenme"])
 
 
-@reader("cow_majors", years=("start", "end"))
+@reader("cow_majors", years=("start", "end"), open_end=COW_LIST_END)
 def cow_majors(path: Path) -> pd.DataFrame:
     """COW major-power spells (peacesciencer), 1816-2016.
 
     Columns: ccode (int32), start, end (datetime64), and the source's styear, stmonth,
-    stday, endyear, endmonth, endday, version (int32). An end in 2016 means ongoing.
+    stday, endyear, endmonth, endday, version (int32). An end on 2016-12-31 means ongoing:
+    foedus carries such a spell to 2024, as it does system membership.
     """
     df = read_rda(path)
     df = df.assign(start=_dates(df, "styear", "stmonth", "stday"), end=_dates(df, "endyear", "endmonth", "endday"))

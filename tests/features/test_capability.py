@@ -33,9 +33,12 @@ def test_rising_power_growth_is_five_year_log_change(features, sources):
 
 
 def test_missing_outside_the_sources_coverage(features):
-    # NMC covers 1816-2022: features exist for t = 1817-2023; majors (to 2016) for t = 1817-2017.
+    # NMC covers 1816-2022: features exist for t = 1817-2023. Majors: the v2016 list's running
+    # spells are carried to 2024, so n_major exists for t = 1817-2024 and is missing only in 1816.
     years = features["year"]
     assert features.loc[years.isin([1816, 2024]), "cinc_stronger"].isna().all()
     assert features.loc[years.between(1817, 2023), "cinc_stronger"].notna().mean() > 0.95
-    assert features.loc[years >= 2018, "n_major"].isna().all()
-    assert features.loc[years.between(1817, 2017), "n_major"].notna().all()
+    assert features.loc[years == 1816, "n_major"].isna().all()
+    assert features.loc[years >= 1817, "n_major"].notna().all()
+    assert dyad_row(features, 2, 710, 2024)["n_major"] == 2  # US and China
+    assert dyad_row(features, 255, 740, 2020)["n_major"] == 2  # Germany and Japan, majors again from 1991
