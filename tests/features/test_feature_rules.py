@@ -80,3 +80,13 @@ def test_every_column_is_declared_once_in_the_catalogue(features):
     assert catalogue["meaning"].str.len().gt(0).all()
     # lag 0 only for what is known in advance and read from no source (the era of t)
     assert ((catalogue["lag"] >= 1) | (catalogue["sources"] == "")).all()
+
+
+def test_the_documented_catalogue_is_up_to_date(sources):
+    from pathlib import Path
+
+    from foedus.features.catalogue import catalogue_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "features.md"
+    expected = catalogue_markdown(with_coverage(FAMILIES), sources.coverage) + "\n"
+    assert docs.read_text() == expected, "regenerate it: foedus features list --markdown docs/features.md"
