@@ -59,6 +59,12 @@ def test_features_do_not_depend_on_which_state_is_first_in_the_sources(universe,
     assert_same(feature_table(dyads, sources, FAMILIES), feature_table(dyads, swapped, FAMILIES), f"year {year}")
 
 
+@pytest.mark.parametrize("year", [1946, 1991, 2015])
+def test_a_one_year_build_equals_the_full_build(universe, sources, features, year):
+    part = feature_table(one_year(universe, year), sources, FAMILIES)
+    assert_same(part, features[features["year"] == year].reset_index(drop=True), f"year {year}")
+
+
 def test_a_feature_is_missing_where_none_of_its_sources_covers_t_minus_1(features, sources):
     years = features["year"].to_numpy()
     for family in FAMILIES:

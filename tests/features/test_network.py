@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 
 from foedus.features.alliances import ALLIANCE_SOURCES, alliance_state
-from foedus.features.dyads import Sources
 from foedus.features.families.network import FAMILY, make_family, partners_opponents, s_score
 from foedus.features.table import feature_table, load_sources
 from foedus.features.vintage import cut_sources
 from tests.conftest import dyad_row
-from tests.features.test_feature_rules import SAMPLE_YEARS, assert_same, one_year, swap_pairs
+from tests.features.test_feature_rules import SAMPLE_YEARS, assert_same, one_year
 
 US, UK, JAPAN = 2, 200, 740
 COW_FAMILY = make_family("cow")
@@ -142,33 +141,10 @@ def test_allied_to_the_partners_opponent_counts_each_third_state_once():
     assert partners_opponents(allies, rivals)[0, 1] == 3
 
 
-# --- the generic rules, on this family alone ------------------------------------------------
+# --- the lag rule for the COW variant (the ATOP default is in test_feature_rules.py) -------
 
-@pytest.mark.parametrize("family", [FAMILY, COW_FAMILY], ids=["atop", "cow"])
 @pytest.mark.parametrize("year", SAMPLE_YEARS)
-def test_network_features_of_year_t_use_nothing_from_t_or_later(universe, network_sources, family, year):
+def test_cow_network_features_of_year_t_use_nothing_from_t_or_later(universe, network_sources, year):
     dyads = one_year(universe, year)
-    full = feature_table(dyads, network_sources, [family])
-    assert_same(full, feature_table(dyads, cut_sources(network_sources, year - 1), [family]), f"year {year}")
-
-
-@pytest.mark.parametrize("year", [1914, 1950, 1990, 2008, 2015])
-def test_network_features_do_not_depend_on_which_state_is_first(universe, network_sources, year):
-    swapped = Sources({k: swap_pairs(t) if "ccode1" in t else t for k, t in network_sources.tables.items()},
-                      network_sources.coverage)
-    dyads = one_year(universe, year)
-    assert_same(feature_table(dyads, network_sources, [FAMILY]), feature_table(dyads, swapped, [FAMILY]),
-                f"year {year}")
-
-
-def test_a_one_year_build_equals_the_full_build(universe, network, network_sources):
-    for year in (1946, 1991):
-        part = feature_table(one_year(universe, year), network_sources, [FAMILY])
-        assert_same(part, network[network["year"] == year].reset_index(drop=True), f"year {year}")
-
-
-def test_a_feature_is_missing_where_none_of_its_sources_covers_t_minus_1(network, network_sources):
-    years = network["year"].to_numpy()
-    for feat in FAMILY.features:
-        uncovered = np.logical_and.reduce([~network_sources.covers(key, years - 1) for key in feat.sources])
-        assert network.loc[uncovered, feat.name].isna().all(), feat.name
+    full = feature_table(dyads, network_sources, [COW_FAMILY])
+    assert_same(full, feature_table(dyads, cut_sources(network_sources, year - 1), [COW_FAMILY]), f"year {year}")

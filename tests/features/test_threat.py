@@ -10,9 +10,8 @@ import pytest
 from foedus.features.dyads import Dyads, Sources
 from foedus.features.families.threat import FAMILY, common_foes_of, shared_threat
 from foedus.features.table import feature_table, load_sources
-from foedus.features.vintage import cut_sources
 from tests.conftest import dyad_row
-from tests.features.test_feature_rules import SAMPLE_YEARS, assert_same, one_year, swap_pairs
+from tests.features.test_feature_rules import one_year
 
 GML_ONLY = [f.name for f in FAMILY.features if f.sources == ("gml_mid_ddydisps",)]
 UK, USSR, GERMANY, ITALY, JAPAN = 200, 365, 255, 325, 740
@@ -164,33 +163,3 @@ def test_rivalry_codes_that_are_not_cow_states_are_dropped(universe, threat_sour
     assert "td_rivalries: 2 rivalry spells name codes not on the COW list [324]" in caplog.text
     uk_france = ((dyads["ccode1"] == UK) & (dyads["ccode2"] == 220)).to_numpy()
     assert after.loc[uk_france, "common_rivals_td"].item() == before.loc[uk_france, "common_rivals_td"].item() + 1
-
-
-# --- the generic rules, on this family alone ------------------------------------------------
-
-@pytest.mark.parametrize("year", SAMPLE_YEARS)
-def test_threat_features_of_year_t_use_nothing_from_t_or_later(universe, threat_sources, year):
-    dyads = one_year(universe, year)
-    full = feature_table(dyads, threat_sources, [FAMILY])
-    assert_same(full, feature_table(dyads, cut_sources(threat_sources, year - 1), [FAMILY]), f"year {year}")
-
-
-@pytest.mark.parametrize("year", [1914, 1950, 1990, 2008, 2015])
-def test_threat_features_do_not_depend_on_which_state_is_first(universe, threat_sources, year):
-    swapped = Sources({k: swap_pairs(t) if "ccode1" in t else t for k, t in threat_sources.tables.items()},
-                      threat_sources.coverage)
-    dyads = one_year(universe, year)
-    assert_same(feature_table(dyads, threat_sources, [FAMILY]), feature_table(dyads, swapped, [FAMILY]), f"year {year}")
-
-
-def test_a_one_year_build_equals_the_full_build(universe, threats, threat_sources):
-    for year in (1946, 1991):
-        part = feature_table(one_year(universe, year), threat_sources, [FAMILY])
-        assert_same(part, threats[threats["year"] == year].reset_index(drop=True), f"year {year}")
-
-
-def test_a_feature_is_missing_where_none_of_its_sources_covers_t_minus_1(threats, threat_sources):
-    years = threats["year"].to_numpy()
-    for feat in FAMILY.features:
-        uncovered = np.logical_and.reduce([~threat_sources.covers(key, years - 1) for key in feat.sources])
-        assert threats.loc[uncovered, feat.name].isna().all(), feat.name
