@@ -95,7 +95,7 @@ FAMILY.feature("disputes_10y", "count of disputes",
                "distinct MIDs (dispnum) with the two on opposite sides in t-10..t-1 (GML)", (GML,))
 FAMILY.feature("years_since_dispute", "years",
                "t-1 minus the last year the two were on opposite sides of a MID (0 = in t-1); "
-               "a pair with none since 1816 counts from 1815, i.e. t-1816 (GML)", (GML,))
+               "missing for a pair with none since 1816 (ever_disputed = 0 says so) (GML)", (GML,))
 FAMILY.feature("ever_disputed", "0/1", "the two were on opposite sides of a MID in some year 1816..t-1 (GML)", (GML,))
 FAMILY.feature("rivals_td", "0/1", "the two were strategic rivals of each other in t-1 (Thompson-Dreyer)", (TD,))
 FAMILY.feature("rivals_tss", "0/1", "the two were rivals of each other in t-1 (Thompson-Sakuwa-Suzuki)", (TSS,))
@@ -181,7 +181,9 @@ def threat(dyads: Dyads, sources: Sources) -> pd.DataFrame:
             out["joint_foes_10y"][rows] = own_a + own_b - common[a, b]
             last = gml.last_year(s)[a, b].astype(float)
             out["ever_disputed"][rows] = last >= 0
-            out["years_since_dispute"][rows] = s - np.where(last >= 0, last, gml.first - 1)
+            # Never disputed is missing, not "years since 1815": counting from the data's start
+            # would make the feature a clock, which trees extrapolate past the training years.
+            out["years_since_dispute"][rows] = np.where(last >= 0, s - last, np.nan)
             if nmc_first <= s <= nmc_last:
                 power = np.nan_to_num(cinc[s - nmc_first])  # a foe without an NMC row adds 0
                 common_power = (w10 * power) @ w10
