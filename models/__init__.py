@@ -1,4 +1,4 @@
-"""foedus.models: estimators, out-of-time evaluation, explanations and MLflow logging.
+"""foedus.models: estimators, out-of-time folds, metrics, explanations and MLflow logging.
 
-Empty until the modelling issue lands; it may import ``foedus.features``, never the CLI.
+It may import ``foedus.features``, never the CLI.
 """
