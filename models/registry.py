@@ -1,0 +1,61 @@
+"""The model registry: final models per label spec, and the champion rule.
+
+``foedus train`` registers every final model it fits as a new version of
+``foedus-onset-<label spec>`` and moves the alias ``champion`` to it only if its backtest
+average precision beats the current champion's (strictly). The backtest AP a version was
+judged by is kept as a version tag, so the rule never needs the old run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+CHAMPION = "champion"
+AP_TAG = "backtest_average_precision"
+
+
+def registered_name(spec) -> str:
+    return f"foedus-onset-{spec.name}"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    name: str
+    version: str
+    average_precision: float
+    previous_version: str | None
+    previous_average_precision: float | None
+    promoted: bool
+
+    def describe(self) -> str:
+        if self.previous_version is None:
+            return (f"{self.name} v{self.version} (backtest AP {self.average_precision:.4f}) is the first "
+                    f"champion")
+        verdict = "beats" if self.promoted else "does not beat"
+        tail = "alias 'champion' moved to it" if self.promoted else f"alias 'champion' stays on v{self.previous_version}"
+        return (f"{self.name} v{self.version} (backtest AP {self.average_precision:.4f}) {verdict} the champion "
+                f"v{self.previous_version} (AP {self.previous_average_precision:.4f}): {tail}")
+
+
+def current_champion(client: MlflowClient, name: str) -> tuple[str, float] | None:
+    """(version, backtest AP) of the champion, or None if there is none yet."""
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    return str(version.version), float(version.tags.get(AP_TAG, "nan"))
+
+
+def promote_if_better(client: MlflowClient, name: str, version: str, average_precision: float) -> Promotion:
+    """Tag ``version`` with its backtest AP and make it champion if it beats the champion."""
+    client.set_model_version_tag(name, version, AP_TAG, f"{average_precision:.10g}")
+    previous = current_champion(client, name)
+    # a champion without a recorded AP (NaN) cannot defend its title
+    promoted = previous is None or previous[1] != previous[1] or average_precision > previous[1]
+    if promoted:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    return Promotion(name, str(version), average_precision, previous[0] if previous else None,
+                     previous[1] if previous else None, promoted)
