@@ -16,7 +16,7 @@ from foedus.models.metrics import score
 
 # Columns kept beside each forecast so that slices and explanations need no second look-up.
 PREDICTION_KEYS = ["ccode1", "ccode2", "year", "label", "probability"]
-SLICE_COLUMNS = ["shared_threat", "major_minor", "n_major", "contig_type"]
+SLICE_COLUMNS = ["shared_threat", "major_minor", "n_major", "contig_type", "new_dyad"]
 
 
 @dataclass
@@ -37,6 +37,8 @@ def slices(predictions: pd.DataFrame) -> dict[str, np.ndarray]:
         "major_minor": (predictions["major_minor"] == 1).to_numpy(),
         "major_pair": (predictions["n_major"] == 2).to_numpy(),
         "contiguous": (predictions["contig_type"] <= 5).to_numpy(),  # land or water within 400 miles
+        # pairs that were already system dyads in t-1: without the alliances new states bring along
+        "continuing_dyad": (predictions["new_dyad"] == 0).to_numpy(),
     }
     eras = era_of(predictions["year"])
     for era in eras.cat.categories:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from contextlib import contextmanager
@@ -34,11 +35,20 @@ def is_local(uri: str) -> bool:
     return uri.startswith("sqlite:///")
 
 
+def artifact_root(uri: str) -> Path | None:
+    """For a SQLite store, the artifact folder beside its database; a server manages its own."""
+    if not is_local(uri):
+        return None
+    return Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
+
+
 def configure(root: Path) -> str:
     """Point MLflow at the project's store and create the database once (before any parallel use)."""
     uri = tracking_uri(root)
     if is_local(uri):
-        (Path(root) / "mlruns" / "artifacts").mkdir(parents=True, exist_ok=True)
+        artifact_root(uri).mkdir(parents=True, exist_ok=True)
+    # MLflow's notices (pickled pyfunc, input-example validation) are noise on every model logged
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     MlflowClient().search_experiments(max_results=1)  # creates and migrates the database
@@ -56,9 +66,8 @@ def experiment_id(spec, root: Path) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = None
-    if is_local(mlflow.get_tracking_uri()):
-        location = (Path(root) / "mlruns" / "artifacts" / name).resolve().as_uri()
+    folder = artifact_root(mlflow.get_tracking_uri())
+    location = (folder / name).as_uri() if folder is not None else None
     return client.create_experiment(name, artifact_location=location, tags={"label_spec": str(spec)})
 
 

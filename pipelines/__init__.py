@@ -8,6 +8,11 @@ The notebook API (each CLI command is a thin layer over one of these):
 - ``foedus.resolve_state(query, year=None)``: a COW code, abbreviation or name to one state.
 - ``foedus.labelled_universe(spec)``: the dyad-year universe with ``at_risk`` and ``onset``.
 - ``foedus.build(spec)``: the same, written to ``data/processed/`` (``foedus build``).
+- ``foedus.describe(spec)``: onset rates overall and among shared-threat dyad-years, by era.
+- ``foedus.backtest(spec, models)``: out-of-time backtests tracked in MLflow (``foedus backtest``).
+- ``foedus.train(spec, model)``: the final model, registered with the champion rule (``foedus train``).
+- ``foedus.compare(spec)``: the latest backtest runs (``foedus compare``).
+- ``foedus.run(spec)``: the main job end to end (``foedus run``).
 - ``foedus.LabelSpec``: which alliances count as an onset.
 
 Names are imported lazily, so ``import foedus.features`` never loads the CLI or models.
@@ -23,6 +28,10 @@ _API = {
     "labelled_universe": "foedus.jobs",
     "build": "foedus.jobs",
     "run": "foedus.jobs",
+    "describe": "foedus.jobs",
+    "backtest": "foedus.jobs",
+    "train": "foedus.jobs",
+    "compare": "foedus.jobs",
     "BuildResult": "foedus.jobs",
     "load_source": "foedus.features.readers",
     "resolve_state": "foedus.features.states",

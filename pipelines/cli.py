@@ -151,17 +151,87 @@ def features_list(
     out.print(table)
 
 
+def _fmt(x, digits=4) -> str:
+    return "-" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def _print_backtest(summary) -> None:
+    folds = "  ".join(f"{r.fold.name}: {_fmt(r.metrics['average_precision'])}" for r in summary.folds)
+    out.print(f"[bold]{summary.model}[/bold]  pooled AP {_fmt(summary.pooled['average_precision'])}  "
+              f"ROC-AUC {_fmt(summary.pooled['roc_auc'], 3)}  Brier {_fmt(summary.pooled['brier'], 5)}  "
+              f"ECE {_fmt(summary.pooled['ece'])}  | AP by fold  {folds}  | run {summary.run_id}")
+
+
+def _print_compare(frame) -> None:
+    table = Table("model", "label spec", "pooled AP", "mean fold AP", "ROC-AUC", "Brier", "started (UTC)", "run",
+                  title="Latest backtests (pooled over folds, as in the MLflow UI)")
+    for row in frame.itertuples():
+        table.add_row(row.model, row.label_spec, _fmt(row.average_precision), _fmt(row.mean_fold_average_precision),
+                      _fmt(row.roc_auc, 3), _fmt(row.brier, 5), str(row.started)[:19], row.run_id)
+    out.print(table)
+
+
+MODELS_HELP = "Comma-separated: lightgbm, logit-literature, logit-threat, hist-gradient-boosting, base-rate."
+
+
 @app.command()
-def run(spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP)) -> None:
-    """The main job end to end: fetch and verify the data, build features and labels, summarise."""
+def backtest(
+    spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
+    models: str = typer.Option("lightgbm,logit-literature,logit-threat,hist-gradient-boosting,base-rate",
+                               help=MODELS_HELP),
+    folds: Optional[str] = typer.Option(None, help="Test blocks, e.g. 1946-1969,1970-1989 (default: five blocks 1919-2018)."),
+    seed: int = typer.Option(7, help="Random seed (same seed and data give the same numbers)."),
+) -> None:
+    """Out-of-time backtest of each model, tracked in MLflow (parent run per model, nested run per fold)."""
+    from foedus.jobs import backtest as backtest_job
+
+    backtest_job(spec, models, folds, seed=seed, on_model=_print_backtest)
+
+
+@app.command()
+def train(
+    spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
+    model: str = typer.Option("lightgbm", help="The model to fit on all labelled years."),
+    seed: int = typer.Option(7, help="Random seed."),
+) -> None:
+    """Fit the final model on all labelled years and register it; 'champion' moves only if it beats the champion."""
+    from foedus.jobs import train as train_job
+
+    run_id, promotion = train_job(spec, model, seed=seed)
+    out.print(f"trained {model} on every labelled year (run {run_id})")
+    out.print(promotion.describe())
+
+
+@app.command()
+def compare(
+    spec: Optional[str] = typer.Option(None, "--label-spec", "-l", help="Only this label spec (default: all)."),
+    last: int = typer.Option(20, help="How many runs."),
+) -> None:
+    """Print the latest backtest runs: model, label, pooled AP, ROC-AUC, Brier."""
+    from foedus.jobs import compare as compare_job
+
+    _print_compare(compare_job(spec, last=last))
+
+
+@app.command()
+def run(
+    spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
+    models: str = typer.Option("lightgbm,logit-literature,logit-threat,hist-gradient-boosting,base-rate",
+                               help=MODELS_HELP),
+    folds: Optional[str] = typer.Option(None, help="Test blocks (default: five blocks 1919-2018)."),
+    final_model: str = typer.Option("lightgbm", help="The model to train on all years and register."),
+) -> None:
+    """The main job end to end: fetch and verify the data, build, backtest every model, train, compare."""
     from foedus.features.summary import threat_onset_summary
     from foedus.jobs import run as run_job
 
-    result = run_job(spec, show_progress=out.is_terminal)
+    result = run_job(spec, models=models, folds=folds, final_model=final_model, show_progress=out.is_terminal,
+                     on_model=_print_backtest)
     out.print("[green]raw data verified[/green]")
-    _report_build(result)
-    if "shared_threat" in result.table:
-        _print_threat_summary(threat_onset_summary(result.table))
+    _report_build(result["build"])
+    _print_threat_summary(threat_onset_summary(result["build"].table))
+    _print_compare(result["compare"])
+    out.print(f"final {final_model}: run {result['train_run']}; {result['promotion'].describe()}")
 
 
 def main() -> None:

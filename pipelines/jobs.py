@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from foedus import features as features_pkg
 from foedus.features.alliances import alliance_state, coverage
 from foedus.features.atomic import write_atomic
 from foedus.features.catalogue import Family, catalogue_frame, catalogue_markdown
-from foedus.features.errors import FoedusError
+from foedus.features.errors import FoedusError, InvalidInput
 from foedus.features.families import feature_families
 from foedus.features.summary import threat_onset_summary
 from foedus.features.table import feature_table, load_sources, sources_of, with_coverage
@@ -204,8 +206,92 @@ def feature_catalogue(spec: LabelSpec | str = "atop:any:1", *, paths: Paths | No
     return catalogue_frame(families, coverage), catalogue_markdown(families, coverage)
 
 
-def run(spec: LabelSpec | str = "atop:any:1", *, paths: Paths | None = None, show_progress: bool = True) -> BuildResult:
-    """The main job, end to end: fetch and verify the raw data, then build the labelled feature table."""
+def _state_names(paths: Paths) -> dict[int, str]:
+    from foedus.features.states import load_registry
+
+    return {code: state.name for code, state in load_registry(paths).states.items()}
+
+
+def _models(models: str | Sequence[str]) -> list[str]:
+    from foedus.models.estimators import MODELS
+
+    names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models)
+    unknown = [m for m in names if m not in MODELS]
+    if unknown or not names:
+        raise InvalidInput(f"unknown model {', '.join(unknown) or '(none)'}: choose from {', '.join(MODELS)}")
+    return names
+
+
+DEFAULT_MODELS = ("lightgbm", "logit-literature", "logit-threat", "hist-gradient-boosting", "base-rate")
+
+
+def backtest(spec: LabelSpec | str = "atop:any:1", models: str | Sequence[str] = DEFAULT_MODELS,
+             folds: str | Sequence | None = None, *, seed: int = 7, paths: Paths | None = None,
+             log_models: bool = True, on_model=None) -> list:
+    """Out-of-time backtest of each model, tracked in MLflow (one parent run per model).
+
+    ``folds`` is a list of ``Fold`` or text like ``"1946-1969,1970-1989"`` (default: the five
+    blocks of ``foedus.models.folds.DEFAULT_FOLDS``). Returns one ``BacktestSummary`` per model;
+    ``on_model(summary)`` is called as each finishes (the CLI prints progress with it).
+    """
+    from foedus.models.experiment import run_backtest
+    from foedus.models.folds import DEFAULT_FOLDS, parse_folds
+    from foedus.models.tracking import configure
+
+    paths = paths or Paths.discover()
+    spec = _spec(spec)
+    names = _models(models)
+    folds = DEFAULT_FOLDS if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
+    built = build(spec, paths=paths)
+    provenance = json.loads(built.path.with_suffix(".json").read_text())
+    configure(paths.root)
+    invocation = hashlib.sha256(f"{spec}{names}{folds}{seed}{time.time()}".encode()).hexdigest()[:12]
+    state_names = _state_names(paths)
+    summaries = []
+    for name in names:
+        summary = run_backtest(built.table, spec, name, folds, provenance=provenance, root=paths.root,
+                               names=state_names, seed=seed, invocation=invocation, log_models=log_models)
+        summaries.append(summary)
+        if on_model is not None:
+            on_model(summary)
+    return summaries
+
+
+def train(spec: LabelSpec | str = "atop:any:1", model: str = "lightgbm", *, seed: int = 7,
+          paths: Paths | None = None):
+    """Fit ``model`` on all labelled years, register it as ``foedus-onset-<spec>`` and move the
+    ``champion`` alias only if its backtest AP beats the champion's. Returns (run id, Promotion)."""
+    from foedus.models.experiment import train_final
+    from foedus.models.tracking import configure
+
+    paths = paths or Paths.discover()
+    spec = _spec(spec)
+    _models([model])
+    built = build(spec, paths=paths)
+    provenance = json.loads(built.path.with_suffix(".json").read_text())
+    configure(paths.root)
+    return train_final(built.table, spec, model, provenance=provenance, root=paths.root, seed=seed)
+
+
+def compare(spec: LabelSpec | str | None = None, *, last: int = 20, paths: Paths | None = None) -> pd.DataFrame:
+    """The latest backtest runs: model, label spec, pooled AP, ROC-AUC, Brier (as the MLflow UI shows)."""
+    from foedus.models.experiment import compare_runs
+    from foedus.models.tracking import configure
+
+    paths = paths or Paths.discover()
+    configure(paths.root)
+    return compare_runs(paths.root, None if spec is None else _spec(spec), last)
+
+
+def run(spec: LabelSpec | str = "atop:any:1", *, models: str | Sequence[str] = DEFAULT_MODELS,
+        folds: str | Sequence | None = None, final_model: str = "lightgbm", paths: Paths | None = None,
+        show_progress: bool = True, on_model=None) -> dict:
+    """The main job, end to end: fetch and verify the raw data, build the feature table, backtest
+    every model out of time, train and register the final model (LightGBM), compare."""
     paths = paths or Paths.discover()
     fetch_data(paths=paths, show_progress=show_progress)
-    return build(spec, paths=paths)
+    built = build(spec, paths=paths)
+    summaries = backtest(spec, models, folds, paths=paths, on_model=on_model)
+    run_id, promotion = train(spec, final_model, paths=paths)
+    return {"build": built, "backtests": summaries, "train_run": run_id, "promotion": promotion,
+            "compare": compare(spec, last=len(summaries), paths=paths)}

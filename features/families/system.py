@@ -18,6 +18,8 @@ FAMILY = Family(
 )
 FAMILY.feature("era", "code 0-3", "era of t: " + ", ".join(f"{i} = {name}" for i, (name, _, _) in enumerate(ERAS)), (), lag=0)
 FAMILY.feature("n_states", "count", "number of states in the COW system in t-1", ("cow_ddy",))
+FAMILY.feature("new_dyad", "0/1", "the pair was not a system dyad in t-1 (a new or returning state): it is at risk "
+               "by definition, and an alliance it already had counts as an onset", ("cow_ddy",))
 
 
 @FAMILY.compute
@@ -26,4 +28,7 @@ def system(dyads: Dyads, sources: Sources) -> pd.DataFrame:
     per_year = ddy.groupby("year")["ccode1"].nunique()
     n_states = per_year.reindex(dyads.year - 1).to_numpy(dtype=float)
     era = era_of(pd.Series(dyads.year)).cat.codes.to_numpy().astype(float)
-    return pd.DataFrame({"era": np.where(era < 0, np.nan, era), "n_states": n_states})
+    existed = dyads.dyad_values(ddy.assign(present=1.0), "present")
+    covered = sources.covers("cow_ddy", dyads.year - 1)
+    new_dyad = np.where(covered, np.isnan(existed).astype(float), np.nan)
+    return pd.DataFrame({"era": np.where(era < 0, np.nan, era), "n_states": n_states, "new_dyad": new_dyad})

@@ -46,7 +46,7 @@ def project(tmp_path, paths):
 @pytest.mark.parametrize(
     "command",
     [[], ["data"], ["data", "fetch"], ["data", "status"], ["states"], ["states", "resolve"], ["build"], ["run"],
-     ["features"], ["features", "list"], ["describe"]],
+     ["features"], ["features", "list"], ["describe"], ["backtest"], ["train"], ["compare"]],
 )
 def test_every_command_has_help(command):
     result = foedus(*command, "--help")
@@ -132,6 +132,16 @@ def test_years_outside_the_range(project, args):
     assert not Path(project["FOEDUS_DATA_DIR"], "processed").exists()
 
 
+def test_unknown_model_and_bad_folds(project):
+    assert_user_error(foedus("backtest", "--models", "xgboost", env_extra=project), "unknown model xgboost")
+    assert_user_error(foedus("backtest", "--folds", "1990-1980", env_extra=project), "first year is after")
+
+
+def test_train_before_any_backtest_says_what_to_run(project, tmp_path):
+    env = {**project, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"}
+    assert_user_error(foedus("train", "--model", "base-rate", env_extra=env), "run `foedus backtest")
+
+
 def test_state_year_outside_the_range(project):
     assert_user_error(foedus("states", "resolve", "France", "--year", "1700", env_extra=project), "1700 is outside 1816-2024")
 
@@ -144,10 +154,15 @@ def test_unknown_label_spec(project, spec, fragment):
 
 
 def test_main_job_runs_end_to_end_from_the_mirror(tmp_path, mirror):
-    env = {"FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": str(tmp_path / "data"), "FOEDUS_MIRROR": str(mirror)}
-    result = foedus("run", env_extra=env)
+    # the full job backtests five models on five folds (minutes); here two fast models, one fold
+    env = {"FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": str(tmp_path / "data"), "FOEDUS_MIRROR": str(mirror),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"}
+    result = foedus("run", "--models", "base-rate,logit-threat", "--folds", "1990-1994", "--final-model",
+                    "logit-threat", env_extra=env)
     assert result.returncode == 0, result.stderr
     assert "raw data verified" in result.stdout and "5,770" in result.stdout
+    assert "logit-threat" in result.stdout and "is the first champion" in result.stdout
+    assert (tmp_path / "mlruns" / "mlflow.db").is_file()
     assert (tmp_path / "data" / "processed" / "dyad_years_atop_any_h1.parquet").is_file()
 
 

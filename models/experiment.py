@@ -1,0 +1,221 @@
+"""Backtests and final models, tracked in MLflow.
+
+``run_backtest`` fits one model on every fold (``models.backtest``) and logs a parent run with
+a nested run per fold: params, metrics (per fold, pooled, per slice), tags (git commit, data
+digest, foedus version), the training data (``mlflow.data``), every fold's out-of-sample
+forecasts as Parquet, plots, the threat-without-alliance tables and the fitted models.
+``train_final`` fits the model on all labelled years and registers it (see ``registry``).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from foedus.features.errors import FoedusError
+from foedus.models import explain, plots
+from foedus.models.backtest import FoldResult, fit_fold, pooled, slice_metrics
+from foedus.models.estimators import feature_columns, make_model
+from foedus.models.folds import Fold, labelled, split
+from foedus.models.registry import Promotion, promote_if_better, registered_name
+from foedus.models.tracking import (
+    data_digest,
+    experiment_id,
+    log_frame,
+    log_metrics,
+    log_onset_model,
+)
+
+HEADLINE = ("average_precision", "roc_auc", "brier", "log_loss", "ece")
+
+
+@dataclass
+class BacktestSummary:
+    model: str
+    run_id: str
+    folds: list[FoldResult]
+    pooled: dict[str, float]
+    slices: dict[str, dict[str, float]]
+    threat_without_alliance: pd.DataFrame
+    onsets_without_threat: pd.DataFrame
+
+    @property
+    def mean_fold_average_precision(self) -> float:
+        values = [r.metrics["average_precision"] for r in self.folds if not math.isnan(r.metrics["average_precision"])]
+        return sum(values) / len(values) if values else float("nan")
+
+
+def _tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
+    code = provenance.get("code", {})
+    return {
+        "kind": kind,
+        "model": model,
+        "label_spec": str(spec),
+        "foedus_version": str(code.get("foedus_version")),
+        "git_commit": str(code.get("git_commit")),
+        "data_digest": data_digest(provenance.get("sources", {})),
+        "build_key": str(provenance.get("build_key")),
+    }
+
+
+def _log_figure(figure, path: str) -> None:
+    mlflow.log_figure(figure, path)  # plots build Figures without pyplot: nothing to close
+
+
+def _log_training_data(frame: pd.DataFrame, name: str) -> None:
+    dataset = mlflow.data.from_pandas(frame, targets="onset", name=name)
+    mlflow.log_input(dataset, context="training")
+
+
+def run_backtest(table: pd.DataFrame, spec, model_name: str, folds: Sequence[Fold], *, provenance: dict,
+                 root: Path, names: dict[int, str] | None = None, seed: int = 7, params: dict | None = None,
+                 invocation: str | None = None, log_models: bool = True) -> BacktestSummary:
+    """Backtest ``model_name`` on ``folds`` and log everything under the spec's experiment."""
+    params = params or {}
+    invocation = invocation or uuid.uuid4().hex[:12]
+    features = feature_columns(table)
+    mlflow.set_experiment(experiment_id=experiment_id(spec, root))
+    tags = {**_tags(provenance, "backtest", model_name, spec), "invocation": invocation}
+    results: list[FoldResult] = []
+    twa_parts, owt_parts = [], []
+    with mlflow.start_run(run_name=f"{model_name} backtest", tags=tags) as parent:
+        mlflow.log_params({
+            "model": model_name, "label_spec": str(spec), "horizon": spec.horizon, "seed": seed,
+            "folds": ",".join(f.name for f in folds), "n_features": len(features),
+            "feature_set": data_digest({"features": ",".join(features)}),
+            **{f"hp_{k}": v for k, v in make_model(model_name, seed=seed, **params).get_params().items()
+               if k not in ("pipeline",)},
+        })
+        for fold in folds:
+            result = fit_fold(table, model_name, fold, spec.horizon, seed, **params)
+            results.append(result)
+            train, test = split(table, fold, spec.horizon)
+            x_test = table.loc[test].reset_index(drop=True)
+            twa = explain.threat_without_alliance(result.predictions, x_test, result.model, names)
+            owt = explain.onsets_without_threat(result.predictions, x_test, result.model, names)
+            twa_parts.append(twa.assign(fold=fold.name))
+            owt_parts.append(owt.assign(fold=fold.name))
+            with mlflow.start_run(run_name=f"{model_name} {fold.name}", nested=True,
+                                  tags={**tags, "kind": "backtest-fold", "fold": fold.name}):
+                mlflow.log_params({"model": model_name, "fold": fold.name, "train_first_year": result.train_years[0],
+                                   "train_last_year": result.train_years[1], "train_rows": result.train_rows,
+                                   "test_rows": len(result.predictions)})
+                log_metrics(result.metrics)
+                log_metrics({"threat_without_alliance": len(twa), "onsets_without_threat": len(owt)})
+                _log_training_data(table.loc[train, ["ccode1", "ccode2", "year", "onset", *features]],
+                                   f"{spec.name} train <= {result.train_years[1]}")
+                log_frame(result.predictions, "predictions/predictions.parquet")
+                if log_models:
+                    log_onset_model(result.model, getattr(result.model, "features_", features), x_test, spec)
+            log_metrics({f"{k}": result.metrics[k] for k in HEADLINE}, prefix=f"fold_{fold.name}_")
+
+        predictions, pooled_metrics = pooled(results)
+        by_slice = slice_metrics(predictions)
+        log_metrics(pooled_metrics)
+        log_metrics({"mean_fold_average_precision": sum(r.metrics["average_precision"] for r in results) / len(results)})
+        for name, metrics in by_slice.items():
+            log_metrics({k: metrics[k] for k in ("n", "onsets", "average_precision", "roc_auc", "brier")},
+                        prefix=f"slice_{name}_")
+        twa_all = pd.concat(twa_parts, ignore_index=True)
+        owt_all = pd.concat(owt_parts, ignore_index=True)
+        formation = explain.formation_by_era(predictions)
+        reasons = explain.reasons_summary(twa_all)
+        log_metrics({"threat_without_alliance": len(twa_all), "onsets_without_threat": len(owt_all)})
+        for era, row in formation.iterrows():
+            log_metrics({"threat_formation_rate": row["threat_formation_rate"],
+                         "no_threat_formation_rate": row["no_threat_formation_rate"]}, prefix=f"era_{era}_")
+        log_frame(predictions, "predictions/all_folds.parquet")
+        log_frame(pd.DataFrame(by_slice).T.reset_index(names="slice"), "metrics/slices.csv")
+        log_frame(pd.DataFrame({r.fold.name: r.metrics for r in results}).T.reset_index(names="fold"),
+                  "metrics/folds.csv")
+        log_frame(twa_all, "threat_without_alliance/threat_without_alliance.parquet")
+        log_frame(owt_all, "threat_without_alliance/onsets_without_threat.csv")
+        log_frame(formation.reset_index(), "threat_without_alliance/formation_by_era.csv")
+        log_frame(reasons.reset_index(), "threat_without_alliance/reasons.csv")
+        report = explain.markdown_report(predictions, twa_all, owt_all,
+                                         title=f"Threat without alliance: {model_name}, {spec}")
+        mlflow.log_text(report, "threat_without_alliance/report.md")
+        _log_figure(plots.pr_curves(predictions), "plots/pr_curves.png")
+        _log_figure(plots.calibration(predictions), "plots/calibration.png")
+        _log_figure(plots.onset_rate_by_era(table), "plots/onset_rate_by_era.png")
+        last = results[-1].model
+        if hasattr(last, "feature_importances_"):
+            _log_figure(plots.feature_importance(last), "plots/feature_importance.png")
+        if hasattr(last, "contributions"):
+            _, last_test = split(table, folds[-1], spec.horizon)
+            sample = table.loc[last_test].sample(n=min(20000, int(last_test.sum())), random_state=seed)
+            _log_figure(plots.shap_summary(last.contributions(sample)), "plots/shap_summary.png")
+    return BacktestSummary(model_name, parent.info.run_id, results, pooled_metrics, by_slice, twa_all, owt_all)
+
+
+def latest_backtest(spec, model_name: str, root: Path):
+    """The newest finished backtest parent run of ``model_name`` under ``spec``, or None."""
+    runs = MlflowClient().search_runs(
+        [experiment_id(spec, root)],
+        filter_string=f"tags.kind = 'backtest' and tags.model = '{model_name}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict, root: Path, seed: int = 7,
+                params: dict | None = None) -> tuple[str, Promotion]:
+    """Fit ``model_name`` on every labelled year, log and register it, apply the champion rule."""
+    backtest_run = latest_backtest(spec, model_name, root)
+    if backtest_run is None:
+        raise FoedusError(f"no finished backtest of {model_name} for {spec}: run `foedus backtest -l {spec} "
+                          f"--models {model_name}` first (the champion rule needs its average precision)")
+    ap = backtest_run.data.metrics.get("average_precision", float("nan"))
+    rows = labelled(table)
+    X = table.loc[rows]
+    y = X["onset"].astype(int).to_numpy()
+    model = make_model(model_name, seed=seed, **(params or {})).fit(X, y)
+    features = getattr(model, "features_", feature_columns(table))
+    mlflow.set_experiment(experiment_id=experiment_id(spec, root))
+    tags = {**_tags(provenance, "train", model_name, spec), "backtest_run_id": backtest_run.info.run_id}
+    with mlflow.start_run(run_name=f"{model_name} final", tags=tags) as run:
+        mlflow.log_params({"model": model_name, "label_spec": str(spec), "seed": seed, "train_rows": int(rows.sum()),
+                           "train_first_year": int(X["year"].min()), "train_last_year": int(X["year"].max())})
+        log_metrics({"backtest_average_precision": ap, "train_onsets": float(y.sum())})
+        _log_training_data(X[["ccode1", "ccode2", "year", "onset", *feature_columns(table)]], f"{spec.name} all years")
+        info = log_onset_model(model, features, X, spec)
+        if hasattr(model, "feature_importances_"):
+            _log_figure(plots.feature_importance(model), "plots/feature_importance.png")
+        version = mlflow.register_model(info.model_uri, registered_name(spec),
+                                        tags={"model": model_name, "backtest_run_id": backtest_run.info.run_id})
+        promotion = promote_if_better(MlflowClient(), registered_name(spec), version.version, ap)
+        mlflow.set_tag("registered_version", version.version)
+        mlflow.set_tag("champion", str(promotion.promoted).lower())
+    return run.info.run_id, promotion
+
+
+def compare_runs(root: Path, spec=None, last: int = 20) -> pd.DataFrame:
+    """The latest backtest runs (model, label spec, pooled AP, ROC-AUC, Brier), newest first."""
+    client = MlflowClient()
+    if spec is not None:
+        experiments = [experiment_id(spec, root)]
+    else:
+        experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("foedus-onset-")]
+    if not experiments:
+        return pd.DataFrame(columns=["model", "label_spec", "average_precision", "roc_auc", "brier", "started",
+                                     "run_id"])
+    runs = client.search_runs(experiments, filter_string="tags.kind = 'backtest'",
+                              order_by=["attributes.start_time DESC"], max_results=last)
+    rows = [{
+        "model": r.data.tags.get("model"),
+        "label_spec": r.data.tags.get("label_spec"),
+        "average_precision": r.data.metrics.get("average_precision"),
+        "mean_fold_average_precision": r.data.metrics.get("mean_fold_average_precision"),
+        "roc_auc": r.data.metrics.get("roc_auc"),
+        "brier": r.data.metrics.get("brier"),
+        "started": pd.Timestamp(r.info.start_time, unit="ms"),
+        "run_id": r.info.run_id,
+    } for r in runs]
+    return pd.DataFrame(rows)

@@ -1,0 +1,83 @@
+"""A small real backtest, tracked in a temporary MLflow store: runs, artifacts, determinism."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from foedus.features.labels import LabelSpec
+from foedus.jobs import build
+from foedus.models.experiment import compare_runs, latest_backtest, run_backtest, train_final
+from foedus.models.folds import Fold
+from foedus.models.tracking import configure
+
+SPEC = LabelSpec()
+FOLDS = (Fold(1966, 1970), Fold(1971, 1975))
+FAST = {"max_rounds": 60, "min_rounds": 20}
+
+
+@pytest.fixture(scope="module")
+def table(paths):
+    return build(SPEC, 1946, 1975, write=False, paths=paths).table
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    configure(tmp_path)
+    yield tmp_path
+    mlflow.set_tracking_uri(None)
+
+
+def backtest(table, root, model="lightgbm", **kwargs):
+    return run_backtest(table, SPEC, model, FOLDS, provenance={"sources": {"x": "y"}, "code": {}}, root=root,
+                        params=FAST if model == "lightgbm" else None, log_models=kwargs.pop("log_models", False),
+                        **kwargs)
+
+
+def test_a_backtest_logs_a_parent_run_with_a_nested_run_per_fold(table, store):
+    summary = backtest(table, store, names={2: "United States of America"}, log_models=True)
+    client = MlflowClient()
+    parent = client.get_run(summary.run_id)
+    assert parent.data.tags["kind"] == "backtest" and parent.data.tags["model"] == "lightgbm"
+    assert parent.data.metrics["average_precision"] == pytest.approx(summary.pooled["average_precision"])
+    assert "slice_shared_threat_n" in parent.data.metrics and "fold_1966-1970_average_precision" in parent.data.metrics
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{summary.run_id}'")
+    assert sorted(c.data.tags["fold"] for c in children) == ["1966-1970", "1971-1975"]
+    child = children[0]
+    assert child.inputs.dataset_inputs, "the training data is logged with mlflow.data"
+    local = mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="predictions/predictions.parquet")
+    forecasts = pd.read_parquet(local)
+    assert list(forecasts.columns[:5]) == ["ccode1", "ccode2", "year", "label", "probability"]
+    assert forecasts["year"].between(1966, 1975).all()
+    logged = {a.path for a in client.list_artifacts(child.info.run_id)}
+    assert "predictions" in logged
+    assert mlflow.search_logged_models(experiment_ids=[parent.info.experiment_id], output_format="list")
+    top = {a.path for a in client.list_artifacts(summary.run_id, "threat_without_alliance")}
+    assert {"threat_without_alliance/report.md", "threat_without_alliance/reasons.csv"} <= top
+    plots = {a.path for a in client.list_artifacts(summary.run_id, "plots")}
+    assert {"plots/pr_curves.png", "plots/calibration.png", "plots/shap_summary.png"} <= plots
+    assert (summary.threat_without_alliance["probability"] >= 0).all()
+
+
+def test_two_identical_backtests_give_identical_metrics(table, store):
+    first = backtest(table, store)
+    second = backtest(table, store)
+    assert first.pooled == second.pooled
+    assert [r.metrics for r in first.folds] == [r.metrics for r in second.folds]
+
+
+def test_train_needs_a_backtest_then_registers_and_compare_lists_it(table, store):
+    from foedus.features.errors import FoedusError
+
+    with pytest.raises(FoedusError, match="run `foedus backtest"):
+        train_final(table, SPEC, "base-rate", provenance={}, root=store)
+    summary = backtest(table, store, model="base-rate")
+    assert latest_backtest(SPEC, "base-rate", store).info.run_id == summary.run_id
+    _, promotion = train_final(table, SPEC, "base-rate", provenance={}, root=store)
+    assert promotion.promoted and promotion.average_precision == pytest.approx(summary.pooled["average_precision"])
+    listed = compare_runs(store, SPEC)
+    assert listed.loc[0, "model"] == "base-rate" and listed.loc[0, "average_precision"] == pytest.approx(
+        summary.pooled["average_precision"])
