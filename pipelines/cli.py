@@ -171,14 +171,14 @@ def _print_compare(frame) -> None:
     out.print(table)
 
 
-MODELS_HELP = "Comma-separated: lightgbm, logit-literature, logit-threat, hist-gradient-boosting, base-rate."
+ALL_MODELS = "lightgbm,logit-literature,logit-threat,hist-gradient-boosting,base-rate"
+MODELS_HELP = "Comma-separated, from: " + ALL_MODELS.replace(",", ", ") + "."
 
 
 @app.command()
 def backtest(
     spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
-    models: str = typer.Option("lightgbm,logit-literature,logit-threat,hist-gradient-boosting,base-rate",
-                               help=MODELS_HELP),
+    models: str = typer.Option(ALL_MODELS, help=MODELS_HELP),
     folds: Optional[str] = typer.Option(None, help="Test blocks, e.g. 1946-1969,1970-1989 (default: five blocks 1919-2018)."),
     seed: int = typer.Option(7, help="Random seed (same seed and data give the same numbers)."),
 ) -> None:
@@ -216,8 +216,7 @@ def compare(
 @app.command()
 def run(
     spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
-    models: str = typer.Option("lightgbm,logit-literature,logit-threat,hist-gradient-boosting,base-rate",
-                               help=MODELS_HELP),
+    models: str = typer.Option(ALL_MODELS, help=MODELS_HELP),
     folds: Optional[str] = typer.Option(None, help="Test blocks (default: five blocks 1919-2018)."),
     final_model: str = typer.Option("lightgbm", help="The model to train on all years and register."),
 ) -> None:

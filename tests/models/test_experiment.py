@@ -8,7 +8,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from foedus.features.labels import LabelSpec
-from foedus.jobs import build
 from foedus.models.experiment import compare_runs, latest_backtest, run_backtest, train_final
 from foedus.models.folds import Fold
 from foedus.models.tracking import configure
@@ -19,8 +18,8 @@ FAST = {"max_rounds": 60, "min_rounds": 20}
 
 
 @pytest.fixture(scope="module")
-def table(paths):
-    return build(SPEC, 1946, 1975, write=False, paths=paths).table
+def table(small_table):
+    return small_table
 
 
 @pytest.fixture

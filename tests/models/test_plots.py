@@ -16,10 +16,8 @@ FOLDS = (Fold(1976, 1985), Fold(1986, 1991))
 
 
 @pytest.fixture(scope="module")
-def table(paths):
-    from foedus.jobs import build
-
-    return build("atop:any:1", 1946, 1991, paths=paths, write=False).table
+def table(small_table):
+    return small_table
 
 
 @pytest.fixture(scope="module")
