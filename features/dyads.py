@@ -45,8 +45,6 @@ class Dyads:
     ccode2: np.ndarray
     year: np.ndarray
     codes: np.ndarray = field(init=False)  # every COW code that appears, sorted
-    idx1: np.ndarray = field(init=False)  # position of ccode1 in ``codes``
-    idx2: np.ndarray = field(init=False)
 
     def __post_init__(self):
         self.ccode1 = np.asarray(self.ccode1, dtype=np.int64)
@@ -57,8 +55,6 @@ class Dyads:
         if (self.ccode1 >= self.ccode2).any():
             raise ValueError("dyads must be undirected with ccode1 < ccode2")
         self.codes = np.union1d(self.ccode1, self.ccode2)
-        self.idx1 = np.searchsorted(self.codes, self.ccode1)
-        self.idx2 = np.searchsorted(self.codes, self.ccode2)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "Dyads":
@@ -66,9 +62,6 @@ class Dyads:
 
     def __len__(self) -> int:
         return len(self.year)
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"ccode1": self.ccode1, "ccode2": self.ccode2, "year": self.year})
 
     def years(self) -> Iterator[tuple[int, slice]]:
         """(year, slice of rows) for each year present; rows of one year are contiguous."""
@@ -107,9 +100,9 @@ class Dyads:
         keys, first = np.unique(keys, return_index=True)
         if len(keys) == 0:
             return np.full(len(self), np.nan)
-        pos = np.searchsorted(keys, dyad_year_key(self.ccode1, self.ccode2, self.year - lag))
-        pos = np.minimum(pos, len(keys) - 1)
-        hit = keys[pos] == dyad_year_key(self.ccode1, self.ccode2, self.year - lag)
+        wanted = dyad_year_key(self.ccode1, self.ccode2, self.year - lag)
+        pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        hit = keys[pos] == wanted
         return np.where(hit, values[first][pos], np.nan)
 
 
