@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from foedus.features.readers.system import COW_LIST_END
+from foedus.features.readers.system import spell_last_years
 
 
 def years_to_build(coverage: tuple[int, int], described: np.ndarray, history: bool) -> tuple[int, int]:
@@ -165,6 +165,5 @@ def system_members(system: pd.DataFrame, codes: np.ndarray, year: int) -> np.nda
     start, end = system["start"], system["end"]
     if len(system) == 0 or year < int(start.dt.year.min()):
         return None
-    ongoing = end >= pd.Timestamp(COW_LIST_END)
-    member = (start.dt.year <= year) & ((end.dt.year >= year) | ongoing)
+    member = (start.dt.year <= year).to_numpy() & (spell_last_years(end) >= year)
     return np.isin(codes, system.loc[member, "ccode"].to_numpy(np.int64))

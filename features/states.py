@@ -28,8 +28,8 @@ from functools import lru_cache
 import pandas as pd
 
 from foedus.features.errors import InvalidInput, StateNotFound
-from foedus.features.readers.system import COW_LIST_END
-from foedus.features.years import LAST_YEAR, check_year
+from foedus.features.readers.system import spell_last_years
+from foedus.features.years import check_year
 
 
 # Names the COW list does not use for a state it codes (historical names and common short forms).
@@ -63,11 +63,8 @@ class State:
 
     def member_years(self) -> list[tuple[int, int]]:
         """Membership as (first year, last year) spells; an open spell runs to 2024."""
-        out = []
-        for start, end in self.spells:
-            last = LAST_YEAR if end >= COW_LIST_END else end.year
-            out.append((start.year, last))
-        return out
+        lasts = spell_last_years([end for _, end in self.spells])
+        return [(start.year, int(last)) for (start, _), last in zip(self.spells, lasts)]
 
     def is_member(self, year: int) -> bool:
         return any(first <= year <= last for first, last in self.member_years())

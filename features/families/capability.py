@@ -12,7 +12,7 @@ import pandas as pd
 
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources, stronger_weaker
-from foedus.features.readers.system import COW_LIST_END
+from foedus.features.readers.system import spell_last_years
 
 FAMILY = Family(
     "capability",
@@ -40,9 +40,9 @@ FAMILY.feature("major_minor", "0/1", "asymmetric pair: one major power and one m
 def major_power_years(majors: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
     """State-years (ccode, year, major=1) for every year a major-power spell touches.
 
-    A spell ending on the COW list's last day is still running: it lasts to ``last``.
+    A spell ending on the COW list's last day is still running (``spell_last_years``).
     """
-    ends = np.where(majors["end"] >= pd.Timestamp(COW_LIST_END), last, majors["end"].dt.year)
+    ends = spell_last_years(majors["end"])
     spans = [np.arange(a, b + 1) for a, b in zip(majors["start"].dt.year, ends)]
     years = np.concatenate(spans) if spans else np.array([], dtype=int)
     codes = np.repeat(majors["ccode"].to_numpy(), [len(s) for s in spans])

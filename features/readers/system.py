@@ -5,14 +5,22 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from foedus.features.readers.core import read_rda, reader, typed
-
+from foedus.features.years import LAST_YEAR
 
 # The COW lists (v2016) end every ongoing spell on this date. cow_ddy carries those states on
 # to 2024, and foedus reads such a spell as still running (members, major powers) to 2024.
 COW_LIST_END = date(2016, 12, 31)
+
+
+def spell_last_years(ends) -> np.ndarray:
+    """The last year of each spell from its end dates: a spell ending on the COW list's last
+    day is still running, so it lasts to 2024."""
+    ends = pd.Series(pd.to_datetime(ends))
+    return np.where(ends >= pd.Timestamp(COW_LIST_END), LAST_YEAR, ends.dt.year).astype(int)
 
 
 @reader("cow_ddy")
