@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.adjacency import (
     YearMatrices,
     code_list,
@@ -36,9 +35,9 @@ from foedus.features.adjacency import (
 from foedus.features.alliances import ALLIANCE_SOURCES, AllianceSource, alliance_state
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources, min_max
+from foedus.features.readers import READERS
 
 GML, TD, TSS, SYSTEM = "gml_mid_ddydisps", "td_rivalries", "tss_rivalries", "cw_system"
-RIVALRY_YEARS = {TD: ("styear", "endyear"), TSS: ("start", "end")}
 FOE_WINDOW = 10
 
 
@@ -104,7 +103,7 @@ def network(dyads: Dyads, sources: Sources, source: AllianceSource, columns: lis
     alliances = YearMatrices.from_pairs(allied["ccode1"], allied["ccode2"], allied["year"], codes,
                                         *years_to_build(sources.coverage[key], dyads.year, history=True))
     foes = foe_matrices(sources[GML], codes, *years_to_build(sources.coverage[GML], dyads.year, history=True))
-    rivals = {k: rival_matrices(sources[k], *RIVALRY_YEARS[k], codes,
+    rivals = {k: rival_matrices(sources[k], *READERS[k].years, codes,
                                 *years_to_build(sources.coverage[k], dyads.year, history=False))
               for k in (TD, TSS)}
 

@@ -30,7 +30,6 @@ import logging
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.adjacency import (
     YearMatrices,
     code_list,
@@ -43,12 +42,12 @@ from foedus.features.adjacency import (
 )
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources, min_max
+from foedus.features.readers import READERS
 
 log = logging.getLogger(__name__)
 
 GML, COWMID, TD, TSS = "gml_mid_ddydisps", "cow_mid_ddydisps", "td_rivalries", "tss_rivalries"
 NMC, TERR, SYSTEM = "cow_nmc", "terrthreat", "cw_system"
-RIVALRY_YEARS = {TD: ("styear", "endyear"), TSS: ("start", "end")}
 
 FAMILY = Family(
     "threat",
@@ -126,7 +125,8 @@ def rivals(dyads: Dyads, sources: Sources, key: str, codes: np.ndarray) -> YearM
         log.info("%s: %d rivalry spells name codes not on the COW list %s; they never count as a "
                  "common rival", key, int(strangers.sum()), names)
     years = years_to_build(sources.coverage[key], dyads.year, history=False)
-    return rival_matrices(spells, *RIVALRY_YEARS[key], codes, *years)
+    # the spell's start and end columns are those the source's reader declares
+    return rival_matrices(spells, *READERS[key].years, codes, *years)
 
 
 def disputes_in_window(mids: pd.DataFrame, width: int) -> pd.DataFrame:
