@@ -17,20 +17,25 @@ TOP_K = (50, 200)
 ECE_BINS = 10
 
 
-def expected_calibration_error(y, p, bins: int = ECE_BINS) -> float:
-    """Mean |observed rate - mean probability| over equal-count bins of p, weighted by bin size.
+def reliability_bins(y, p, bins: int = ECE_BINS) -> pd.DataFrame:
+    """Equal-count bins of the forecasts p: size ``n``, ``observed`` onset rate, mean ``predicted``.
 
-    Equal-count bins, because with rare events nearly all probabilities fall in the lowest
-    equal-width bin and the error would say nothing.
+    Equal-count, because with rare events nearly all probabilities fall in the lowest
+    equal-width bin and a reliability curve or calibration error would say nothing.
     """
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    order = np.argsort(p, kind="stable")
+    chunks = [c for c in np.array_split(order, min(bins, len(p))) if len(c)]
+    return pd.DataFrame({"n": [float(len(c)) for c in chunks], "observed": [y[c].mean() for c in chunks],
+                         "predicted": [p[c].mean() for c in chunks]})
+
+
+def expected_calibration_error(y, p, bins: int = ECE_BINS) -> float:
+    """Mean |observed rate - mean probability| over equal-count bins of p, weighted by bin size."""
     if len(y) == 0:
         return float("nan")
-    order = np.argsort(p, kind="stable")
-    error = 0.0
-    for chunk in np.array_split(order, min(bins, len(y))):
-        error += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
-    return error / len(y)
+    table = reliability_bins(y, p, bins)
+    return sum(n * abs(o - q) for n, o, q in zip(table["n"], table["observed"], table["predicted"])) / len(y)
 
 
 def top_k(y, p, years, k: int) -> tuple[float, float]:

@@ -15,6 +15,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from foedus.features.errors import InvalidInput
 from foedus.features.summary import threat_onset_summary
 from foedus.models.explain import readable
+from foedus.models.metrics import reliability_bins
 
 
 def _folds(predictions: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -45,18 +46,13 @@ def pr_curves(predictions: pd.DataFrame) -> Figure:
 
 
 def _reliability(y: np.ndarray, p: np.ndarray, bins: int) -> pd.DataFrame:
-    # Equal-count bins: with rare events nearly every forecast falls in the lowest equal-width bin.
-    order = np.argsort(p, kind="stable")
-    chunks = [c for c in np.array_split(order, min(bins, len(p))) if len(c)]
-    n = np.array([len(c) for c in chunks], dtype=float)
-    k = np.array([y[c].sum() for c in chunks], dtype=float)
-    rate = k / n
-    # Wilson 95% interval: a bin of a few thousand dyad-years holds only a handful of onsets.
-    z = 1.96
+    # the bins the calibration error is computed on, plus a Wilson 95% interval: a bin of a
+    # few thousand dyad-years holds only a handful of onsets
+    table = reliability_bins(y, p, bins)
+    n, rate, z = table["n"].to_numpy(), table["observed"].to_numpy(), 1.96
     centre = (rate + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z * np.sqrt(rate * (1 - rate) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return pd.DataFrame({"predicted": [p[c].mean() for c in chunks], "observed": rate,
-                         "low": centre - half, "high": centre + half, "n": n})
+    return table.assign(low=centre - half, high=centre + half)
 
 
 def calibration(predictions: pd.DataFrame, bins: int = 20) -> Figure:
