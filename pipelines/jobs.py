@@ -222,6 +222,16 @@ def _models(models: str | Sequence[str]) -> list[str]:
     return names
 
 
+def _tracked_table(spec: LabelSpec, paths: Paths) -> tuple[BuildResult, dict]:
+    """The built table (an identical build is reused), its sidecar provenance, and MLflow
+    pointed at the project's store: what backtest and train both start from."""
+    from foedus.models.tracking import configure
+
+    built = build(spec, paths=paths)
+    configure(paths.root)
+    return built, json.loads(built.path.with_suffix(".json").read_text())
+
+
 DEFAULT_MODELS = ("lightgbm", "logit-literature", "logit-threat", "hist-gradient-boosting", "base-rate")
 
 
@@ -236,15 +246,12 @@ def backtest(spec: LabelSpec | str = "atop:any:1", models: str | Sequence[str] =
     """
     from foedus.models.experiment import run_backtest
     from foedus.models.folds import DEFAULT_FOLDS, parse_folds
-    from foedus.models.tracking import configure
 
     paths = paths or Paths.discover()
     spec = _spec(spec)
     names = _models(models)
     folds = DEFAULT_FOLDS if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
-    built = build(spec, paths=paths)
-    provenance = json.loads(built.path.with_suffix(".json").read_text())
-    configure(paths.root)
+    built, provenance = _tracked_table(spec, paths)
     invocation = hashlib.sha256(f"{spec}{names}{folds}{seed}{time.time()}".encode()).hexdigest()[:12]
     state_names = _state_names(paths)
     summaries = []
@@ -262,14 +269,11 @@ def train(spec: LabelSpec | str = "atop:any:1", model: str = "lightgbm", *, seed
     """Fit ``model`` on all labelled years, register it as ``foedus-onset-<spec>`` and move the
     ``champion`` alias only if its backtest AP beats the champion's. Returns (run id, Promotion)."""
     from foedus.models.experiment import train_final
-    from foedus.models.tracking import configure
 
     paths = paths or Paths.discover()
     spec = _spec(spec)
     _models([model])
-    built = build(spec, paths=paths)
-    provenance = json.loads(built.path.with_suffix(".json").read_text())
-    configure(paths.root)
+    built, provenance = _tracked_table(spec, paths)
     return train_final(built.table, spec, model, provenance=provenance, root=paths.root, seed=seed)
 
 
