@@ -48,8 +48,13 @@ class BacktestSummary:
 
     @property
     def mean_fold_average_precision(self) -> float:
-        values = [r.metrics["average_precision"] for r in self.folds if not math.isnan(r.metrics["average_precision"])]
-        return sum(values) / len(values) if values else float("nan")
+        return mean_fold_average_precision(self.folds)
+
+
+def mean_fold_average_precision(results: Sequence[FoldResult]) -> float:
+    """Mean of the folds' AP, over the folds that have one (a fold without onsets has none)."""
+    values = [r.metrics["average_precision"] for r in results if not math.isnan(r.metrics["average_precision"])]
+    return sum(values) / len(values) if values else float("nan")
 
 
 def _tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
@@ -119,7 +124,7 @@ def run_backtest(table: pd.DataFrame, spec, model_name: str, folds: Sequence[Fol
         predictions, pooled_metrics = pooled(results)
         by_slice = slice_metrics(predictions)
         log_metrics(pooled_metrics)
-        log_metrics({"mean_fold_average_precision": sum(r.metrics["average_precision"] for r in results) / len(results)})
+        log_metrics({"mean_fold_average_precision": mean_fold_average_precision(results)})
         for name, metrics in by_slice.items():
             log_metrics({k: metrics[k] for k in ("n", "onsets", "average_precision", "roc_auc", "brier")},
                         prefix=f"slice_{name}_")
