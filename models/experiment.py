@@ -102,11 +102,9 @@ def run_backtest(table: pd.DataFrame, spec, model_name: str, folds: Sequence[Fol
             result = fit_fold(table, model_name, fold, spec.horizon, seed, **params)
             results.append(result)
             train, test = split(table, fold, spec.horizon)
-            x_test = table.loc[test].reset_index(drop=True)
-            twa = explain.threat_without_alliance(result.predictions, x_test, result.model, names)
-            owt = explain.onsets_without_threat(result.predictions, x_test, result.model, names)
-            twa_parts.append(twa.assign(fold=fold.name))
-            owt_parts.append(owt.assign(fold=fold.name))
+            twa, owt = explain.explain_fold(result, table, names)
+            twa_parts.append(twa)
+            owt_parts.append(owt)
             with mlflow.start_run(run_name=f"{model_name} {fold.name}", nested=True,
                                   tags={**tags, "kind": "backtest-fold", "fold": fold.name}):
                 mlflow.log_params({"model": model_name, "fold": fold.name, "train_first_year": result.train_years[0],
@@ -118,7 +116,7 @@ def run_backtest(table: pd.DataFrame, spec, model_name: str, folds: Sequence[Fol
                                    f"{spec.name} train <= {result.train_years[1]}")
                 log_frame(result.predictions, "predictions/predictions.parquet")
                 if log_models:
-                    log_onset_model(result.model, getattr(result.model, "features_", features), x_test, spec)
+                    log_onset_model(result.model, getattr(result.model, "features_", features), table.loc[test], spec)
             log_metrics({f"{k}": result.metrics[k] for k in HEADLINE}, prefix=f"fold_{fold.name}_")
 
         predictions, pooled_metrics = pooled(results)

@@ -273,16 +273,19 @@ def onsets_without_threat(predictions: pd.DataFrame, X_test: pd.DataFrame, model
     return _explained(predictions, X_test, model, mask, "up", names, n, ascending=False)
 
 
+def explain_fold(result, table: pd.DataFrame, names=None, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both lists for one fold (a ``FoldResult`` fitted on ``table``), with a ``fold`` column:
+    (threat without alliance, onsets without threat)."""
+    X_test = table.loc[split(table, result.fold)[1]]  # the test block does not depend on the horizon
+    predictions = result.predictions.assign(fold=result.fold.name)
+    return (threat_without_alliance(predictions, X_test, result.model, names, n),
+            onsets_without_threat(predictions, X_test, result.model, names, n))
+
+
 def explain_backtest(results: Sequence, table: pd.DataFrame, names=None,
                      n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both lists over all folds of a backtest (``FoldResult``s fitted on ``table``), with a
-    ``fold`` column: (threat without alliance, onsets without threat)."""
-    threat, onsets = [], []
-    for result in results:
-        X_test = table.loc[split(table, result.fold)[1]]  # the test block does not depend on the horizon
-        predictions = result.predictions.assign(fold=result.fold.name)
-        threat.append(threat_without_alliance(predictions, X_test, result.model, names, n))
-        onsets.append(onsets_without_threat(predictions, X_test, result.model, names, n))
+    """Both lists over all folds of a backtest, with a ``fold`` column."""
+    threat, onsets = zip(*(explain_fold(result, table, names, n) for result in results))
     return pd.concat(threat, ignore_index=True), pd.concat(onsets, ignore_index=True)
 
 
