@@ -1,9 +1,11 @@
 """The feature catalogue: every feature declared once, next to the code that computes it.
 
 A family module creates a ``Family`` (its name and the sources it reads), declares each
-column it produces with ``family.feature(name, unit, meaning)``, and registers its compute
-function with ``@family.compute``. The build checks that a family returns exactly the
-columns it declared, and ``foedus features list`` prints this catalogue.
+column it produces with ``family.feature(name, unit, meaning, label=...)``, and registers its
+compute function with ``@family.compute``. The build checks that a family returns exactly
+the columns it declared; ``foedus features list`` prints this catalogue, and explanations and
+plots name a feature by its declared ``label`` and leave year-wide features (``level="year"``)
+out of a pair's reasons. Adding a feature is one declaration in its family's module.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ import pandas as pd
 from foedus.features.dyads import Dyads, Sources
 
 LAG = 1  # every feature of year t reads sources at years <= t - 1
+# A pair-level feature can differ between the pairs of one year; a year-wide one (system
+# size, era, coverage flags) takes one value for every pair of a year, so it can never say
+# why one pair allied and another did not.
+LEVELS = ("pair", "year")
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,8 @@ class Feature:
     unit: str
     meaning: str
     lag: int = LAG
+    label: str = ""  # a few words a political scientist reads at once: "regime difference (extended UDS)"
+    level: str = "pair"  # "pair" or "year" (see LEVELS)
 
 
 @dataclass
@@ -39,10 +47,16 @@ class Family:
     features: list[Feature] = field(default_factory=list)
     fn: Callable[[Dyads, Sources], pd.DataFrame] | None = None
 
-    def feature(self, name: str, unit: str, meaning: str, sources: tuple[str, ...] | None = None, lag: int = LAG) -> None:
+    def feature(self, name: str, unit: str, meaning: str, sources: tuple[str, ...] | None = None, lag: int = LAG,
+                *, label: str, level: str = "pair") -> None:
+        """Declare the column ``name``: its unit, one-line meaning, sources (default: the
+        family's), lag, short ``label`` for explanations and plots, and ``level``."""
         if any(f.name == name for f in self.features):
             raise ValueError(f"feature {name} declared twice in family {self.name}")
-        self.features.append(Feature(name, self.name, tuple(self.sources if sources is None else sources), unit, meaning, lag))
+        if level not in LEVELS or not label:
+            raise ValueError(f"feature {name}: level must be one of {LEVELS} and the label must not be empty")
+        sources = tuple(self.sources if sources is None else sources)
+        self.features.append(Feature(name, self.name, sources, unit, meaning, lag, label, level))
 
     def compute(self, fn: Callable[[Dyads, Sources], pd.DataFrame]):
         self.fn = fn
@@ -68,7 +82,8 @@ class Family:
 
 
 def catalogue_frame(families: list[Family], coverage: dict[str, tuple[int, int]] | None = None) -> pd.DataFrame:
-    """One row per feature: name, family, sources (with their last covered year), lag, unit, meaning."""
+    """One row per feature: name, family, sources (with their last covered year), lag, unit, meaning,
+    label and level."""
     rows = []
     for family in families:
         for f in family.features:
@@ -76,7 +91,7 @@ def catalogue_frame(families: list[Family], coverage: dict[str, tuple[int, int]]
                 f"{s} (to {coverage[s][1]})" if coverage and s in coverage else s for s in f.sources
             )
             rows.append({"name": f.name, "family": f.family, "sources": srcs, "lag": f.lag,
-                         "unit": f.unit, "meaning": f.meaning})
+                         "unit": f.unit, "meaning": f.meaning, "label": f.label, "level": f.level})
     return pd.DataFrame(rows)
 
 
@@ -92,8 +107,9 @@ def catalogue_markdown(families: list[Family], coverage: dict[str, tuple[int, in
     ]
     for family in families:
         lines += [f"## {family.name}", "", family.doc, "",
-                  "| feature | sources | lag | unit | meaning |", "|---|---|---|---|---|"]
+                  "| feature | label | level | sources | lag | unit | meaning |", "|---|---|---|---|---|---|---|"]
         for row in frame[frame["family"] == family.name].itertuples():
-            lines.append(f"| `{row.name}` | {row.sources} | {row.lag} | {row.unit} | {row.meaning} |")
+            lines.append(f"| `{row.name}` | {row.label} | {row.level} | {row.sources} | {row.lag} | {row.unit} "
+                         f"| {row.meaning} |")
         lines.append("")
     return "\n".join(lines)

@@ -40,7 +40,8 @@ def coverage_family(families: list[Family]) -> Family:
     family = Family("coverage", tuple(keys), "One flag per source: does it cover year t-1? A missing "
                     "feature where its source is covered means the source has no value for that state or pair.")
     for key in keys:
-        family.feature(f"covered_{key}", "0/1", f"{key} covers year t-1", (key,))
+        family.feature(f"covered_{key}", "0/1", f"{key} covers year t-1", (key,), label=f"{key} covers t-1",
+                       level="year")
     family.compute(lambda dyads, sources: coverage_columns(dyads, sources, keys))
     return family
 

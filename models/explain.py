@@ -18,116 +18,23 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from foedus.features.errors import InvalidInput
+from foedus.features.families import declared
 from foedus.features.years import era_of
 from foedus.models.folds import split
 
 KEYS = ["ccode1", "ccode2", "year"]
 
-# Words a political scientist reads at once, for every feature of the capability, regime,
-# geography, threat and network families (and the few economy and system ones).
-READABLE = {
-    # capability
-    "cinc_stronger": "capabilities of the stronger state (CINC)",
-    "cinc_weaker": "capabilities of the weaker state (CINC)",
-    "cinc_share_stronger": "stronger state's share of the pair's capabilities",
-    "log_cinc_ratio": "capability gap (log CINC ratio)",
-    "log_milex_ratio": "military spending gap (log ratio)",
-    "log_milper_ratio": "military personnel gap (log ratio)",
-    "cinc_growth5_stronger": "stronger state's capability growth over 5 years (log)",
-    "cinc_growth5_weaker": "weaker state's capability growth over 5 years (log)",
-    "n_major": "major powers in the pair",
-    "major_minor": "major-minor pair",
-    # regime
-    "euds_min": "democracy of the less democratic state (extended UDS)",
-    "euds_max": "democracy of the more democratic state (extended UDS)",
-    "euds_absdiff": "regime difference (extended UDS)",
-    "polity_min": "Polity2 of the less democratic state",
-    "polity_max": "Polity2 of the more democratic state",
-    "polity_absdiff": "regime difference (Polity2)",
-    "polyarchy_min": "polyarchy of the less democratic state (V-Dem)",
-    "polyarchy_max": "polyarchy of the more democratic state (V-Dem)",
-    "polyarchy_absdiff": "regime difference (V-Dem polyarchy)",
-    "joint_democracy": "both democracies (Polity2 >= 6)",
-    "joint_autocracy": "both autocracies (Polity2 <= -6)",
-    "mixed_regime": "democracy-autocracy pair",
-    # geography
-    "contig_land": "contiguous by land",
-    "contig_12mi": "contiguous (land or up to 12 miles of water)",
-    "contig_24mi": "contiguous (land or up to 24 miles of water)",
-    "contig_150mi": "contiguous (land or up to 150 miles of water)",
-    "contig_400mi": "contiguous (land or up to 400 miles of water)",
-    "contig_type": "contiguity type (1 land ... 6 none)",
-    "mindist_km": "distance between borders (km)",
-    "log1p_mindist": "distance between borders (log km)",
-    "capital_distance_km": "distance between capitals (km)",
-    "log1p_capital_distance": "distance between capitals (log km)",
-    "same_region": "same region",
-    # economy
-    "log_gdp_min": "GDP of the smaller economy (log)",
-    "log_gdp_max": "GDP of the larger economy (log)",
-    "log_gdppc_min": "GDP per capita of the poorer state (log)",
-    "log_gdppc_max": "GDP per capita of the richer state (log)",
-    "trade_openness_min": "trade openness of the less open state",
-    "trade_openness_max": "trade openness of the more open state",
-    "shared_igos": "shared IGO memberships",
-    # system
-    "year": "year",
-    "era": "era",
-    "n_states": "states in the system",
-    # threat
-    "common_foes_5y": "common foes, last 5 years (MIDs)",
-    "common_foes_10y": "common foes, last 10 years (MIDs)",
-    "common_foe_cinc_10y": "capabilities of the common foes (CINC)",
-    "common_foes_10y_cowmid": "common foes, last 10 years (COW MIDs)",
-    "common_rivals_td": "common strategic rivals (Thompson-Dreyer)",
-    "common_rivals_tss": "common rivals (Thompson-Sakuwa-Suzuki)",
-    "foes_10y_min": "own foes of the less embattled state (10 years)",
-    "foes_10y_max": "own foes of the more embattled state (10 years)",
-    "foe_cinc_10y_min": "capabilities of the less threatened state's foes (CINC)",
-    "foe_cinc_10y_max": "capabilities of the more threatened state's foes (CINC)",
-    "terrthreat_min": "territorial threat to the less threatened state",
-    "terrthreat_max": "territorial threat to the more threatened state",
-    "joint_foes_10y": "foes of either state (10 years)",
-    "joint_foe_cinc_10y": "capabilities of the foes of either state (CINC)",
-    "disputes_10y": "disputes between the two (10 years)",
-    "years_since_dispute": "years since the two last clashed (MID)",
-    "ever_disputed": "ever in a dispute with each other",
-    "rivals_td": "rivals of each other (Thompson-Dreyer)",
-    "rivals_tss": "rivals of each other (Thompson-Sakuwa-Suzuki)",
-    "shared_threat": "shared threat (common foe or rival)",
-    # network
-    "allies_min": "allies of the less-allied state",
-    "allies_max": "allies of the better-allied state",
-    "shared_allies": "allies in common",
-    "alliance_s_score": "similarity of alliance portfolios (S score)",
-    "ever_allied": "allied before",
-    "years_since_allied": "years since last allied",
-    "allied_to_partners_rival_td": "allies of one that are rivals of the other (Thompson-Dreyer)",
-    "allied_to_partners_rival_tss": "allies of one that are rivals of the other (Thompson-Sakuwa-Suzuki)",
-    "allied_to_partners_foe": "allies of one that are foes of the other (MIDs)",
-}
-
-
-@lru_cache(maxsize=1)
-def _catalogue_meanings() -> dict[str, str]:
-    from foedus.features.families import FAMILIES
-
-    return {f.name: f.meaning for family in FAMILIES for f in family.features}
-
 
 def readable(feature: str) -> str:
-    """The feature in words: ``READABLE``, else the catalogue's meaning, else the name itself."""
-    if feature in READABLE:
-        return READABLE[feature]
-    if feature.startswith("covered_"):
-        return f"{feature.removeprefix('covered_')} covers t-1"
-    return _catalogue_meanings().get(feature, feature.replace("_", " "))
+    """The feature in words: its declared label (``Family.feature(..., label=...)``), else its
+    name with spaces."""
+    found = declared(feature)
+    return found.label if found is not None else feature.replace("_", " ")
 
 
 def _format_value(value: float) -> str:
@@ -217,18 +124,15 @@ def _name_map(names) -> Mapping[int, str] | None:
     return names
 
 
-SYSTEM_LEVEL = ("year", "era", "n_states")
-
-
 def pair_level(contributions: pd.DataFrame) -> pd.DataFrame:
     """The contributions of pair-level features only.
 
-    System-level features (the year, era, system size, the ``covered_<source>`` flags) take
-    one value for every pair of a year: they move all pairs of that year alike, so they cannot
-    say why this pair stayed apart when another formed an alliance. They stay in the SHAP
-    summary plot, not among a pair's reasons.
+    Year-wide features (declared ``level="year"``: system size, era, the ``covered_<source>``
+    flags; and the key ``year``) take one value for every pair of a year: they move all pairs
+    of that year alike, so they cannot say why this pair stayed apart when another formed an
+    alliance. They stay in the SHAP summary plot, not among a pair's reasons.
     """
-    drop = [c for c in contributions.columns if c in SYSTEM_LEVEL or c.startswith("covered_")]
+    drop = [c for c in contributions.columns if c == "year" or getattr(declared(c), "level", "pair") == "year"]
     return contributions.drop(columns=drop)
 
 

@@ -24,17 +24,23 @@ FAMILY = Family(
 
 MEASURES = {"euds": "extended UDS", "polity2": "Polity2", "v2x_polyarchy": "V-Dem polyarchy"}
 SHORT = {"euds": "euds", "polity2": "polity", "v2x_polyarchy": "polyarchy"}
+# how explanations name each state's score: "democracy of the less democratic state (extended UDS)"
+WORDS = {"euds": ("democracy of the {} state (extended UDS)", "regime difference (extended UDS)"),
+         "polity2": ("Polity2 of the {} state", "regime difference (Polity2)"),
+         "v2x_polyarchy": ("polyarchy of the {} state (V-Dem)", "regime difference (V-Dem polyarchy)")}
 DEMOCRACY, AUTOCRACY = 6, -6  # the Polity convention (Jaggers & Gurr)
 
 for column, label in MEASURES.items():
     short = SHORT[column]
     unit = {"euds": "latent score", "polity2": "-10..10", "v2x_polyarchy": "0..1"}[column]
-    FAMILY.feature(f"{short}_min", unit, f"{label} of the less democratic state")
-    FAMILY.feature(f"{short}_max", unit, f"{label} of the more democratic state")
-    FAMILY.feature(f"{short}_absdiff", unit, f"absolute difference of the two states' {label} (regime difference)")
-FAMILY.feature("joint_democracy", "0/1", "both states have Polity2 >= 6")
-FAMILY.feature("joint_autocracy", "0/1", "both states have Polity2 <= -6")
-FAMILY.feature("mixed_regime", "0/1", "one state has Polity2 >= 6 and the other <= -6")
+    state, difference = WORDS[column]
+    FAMILY.feature(f"{short}_min", unit, f"{label} of the less democratic state", label=state.format("less democratic"))
+    FAMILY.feature(f"{short}_max", unit, f"{label} of the more democratic state", label=state.format("more democratic"))
+    FAMILY.feature(f"{short}_absdiff", unit, f"absolute difference of the two states' {label} (regime difference)",
+                   label=difference)
+FAMILY.feature("joint_democracy", "0/1", "both states have Polity2 >= 6", label="both democracies (Polity2 >= 6)")
+FAMILY.feature("joint_autocracy", "0/1", "both states have Polity2 <= -6", label="both autocracies (Polity2 <= -6)")
+FAMILY.feature("mixed_regime", "0/1", "one state has Polity2 >= 6 and the other <= -6", label="democracy-autocracy pair")
 
 
 @FAMILY.compute

@@ -13,10 +13,9 @@ import pandas as pd
 import pytest
 
 from foedus.features.errors import InvalidInput
-from foedus.features.families import capability, geography, network, regime, threat
 from foedus.features.years import era_of
 from foedus.models.backtest import fit_fold, pooled
-from foedus.models.explain import (READABLE, explain_backtest, formation_by_era, markdown_report,
+from foedus.models.explain import (explain_backtest, formation_by_era, markdown_report,
                                    onsets_without_threat, readable, reasons_summary, threat_without_alliance,
                                    pair_level, top_pushes)
 from foedus.models.folds import Fold, split
@@ -105,12 +104,17 @@ def test_top_pushes_refuses_a_bad_direction_and_misaligned_values():
         top_pushes(contributions, values.drop(columns="allies_max"))
 
 
-def test_every_feature_of_the_substantive_families_has_words():
-    for family in (capability.FAMILY, regime.FAMILY, geography.FAMILY, threat.FAMILY, network.FAMILY):
-        for feature in family.features:
-            assert feature.name in READABLE and readable(feature.name) != feature.name
+def test_reasons_are_worded_by_the_feature_declarations():
+    assert readable("euds_absdiff") == "regime difference (extended UDS)"
     assert readable("covered_cow_nmc") == "cow_nmc covers t-1"
-    assert readable("a_new_feature") == "a new feature"
+    assert readable("covered_cow_alliance") == "cow_alliance covers t-1"  # a flag of COW-label builds
+    assert readable("a_new_feature") == "a new feature"  # undeclared: the name, spelled out
+
+
+def test_year_wide_features_are_never_a_pairs_reason():
+    contributions = pd.DataFrame([[0.1, -0.2, 0.3, -0.4, 0.5, 1.0]],
+                                 columns=["euds_absdiff", "n_states", "covered_cow_nmc", "year", "era", "bias"])
+    assert list(pair_level(contributions).columns) == ["euds_absdiff", "bias"]
 
 
 # the lists on a real fold --------------------------------------------------------------------
