@@ -76,6 +76,10 @@ class LabelSpec:
         return f"{self.source}:{self.obligation}:{self.horizon}"
 
 
+# The label spec of every command and function that is given none: ATOP, any obligation, h = 1.
+DEFAULT_LABEL_SPEC = str(LabelSpec())
+
+
 def label_dyad_years(
     universe: pd.DataFrame,
     allied: pd.DataFrame,

@@ -7,6 +7,11 @@ import pandas as pd
 
 from foedus.features.years import FIRST_YEAR, LAST_YEAR, check_span
 
+# The key of an undirected dyad (ccode1 < ccode2) and of a dyad-year: every table foedus
+# writes or reads row by row (features, forecasts, explanations) carries these columns.
+DYAD = ("ccode1", "ccode2")
+DYAD_YEAR = (*DYAD, "year")
+
 # ccode < 1000 and years < 10000: a pair and a year pack into one int64 for fast set lookups.
 _PAIR = 1000
 _YEAR = 10000

@@ -1,22 +1,34 @@
-"""Out-of-time backtests: fit on the past, forecast each test block, score, slice."""
+"""Out-of-time backtests as pure computation: fit on the past, forecast each test block, score,
+slice and explain. Nothing here touches MLflow (``foedus.models.experiment`` logs a result).
+
+One fold is one pure step, ``run_fold``: its training and test slices, a model name, its
+hyperparameters and a seed in; a ``FoldResult`` out (the fitted model, forecasts, metrics and
+the threat-without-alliance lists). The slices are all it reads, so a fold can run anywhere
+the two frames can be sent. ``run_backtest`` runs every fold and pools them into a
+``BacktestResult``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from foedus.features.errors import InvalidInput
+from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import era_of
-from foedus.models.estimators import make_model
+from foedus.models import explain
+from foedus.models.catalogue import DEFAULT_SEED, make_model
 from foedus.models.folds import DEFAULT_FOLDS, Fold, split
 from foedus.models.metrics import score
 
 # Columns kept beside each forecast so that slices and explanations need no second look-up.
-PREDICTION_KEYS = ["ccode1", "ccode2", "year", "label", "probability"]
+PREDICTION_KEYS = [*DYAD_YEAR, "label", "probability"]
 SLICE_COLUMNS = ["shared_threat", "major_minor", "n_major", "contig_type", "new_dyad"]
+SHAP_SAMPLE = 20_000  # test rows of the last fold whose contributions feed the SHAP summary
 
 
 @dataclass
@@ -27,7 +39,8 @@ class FoldResult:
     metrics: dict[str, float]
     train_rows: int
     train_years: tuple[int, int]
-    extra: dict = field(default_factory=dict)
+    threat_without_alliance: pd.DataFrame = field(default_factory=pd.DataFrame)  # with a fold column
+    onsets_without_threat: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def slices(predictions: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -55,31 +68,38 @@ def slice_metrics(predictions: pd.DataFrame) -> dict[str, dict[str, float]]:
     return result
 
 
-def fit_fold(table: pd.DataFrame, model_name: str, fold: Fold, horizon: int = 1, seed: int = 7,
-             **params) -> FoldResult:
-    """Fit ``model_name`` on the years before ``fold`` and forecast the fold's test years."""
+def fold_slices(table: pd.DataFrame, fold: Fold, horizon: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (training, test) rows of ``table`` for one fold (see ``folds.split``)."""
     train, test = split(table, fold, horizon)
     if not train.any() or not test.any():
         raise InvalidInput(f"fold {fold.name} has {train.sum()} training and {test.sum()} test dyad-years: "
                            "choose folds inside the label source's coverage")
-    X_train, X_test = table.loc[train], table.loc[test]
-    y_train = X_train["onset"].astype(int).to_numpy()
+    return table.loc[train], table.loc[test]
+
+
+def run_fold(train: pd.DataFrame, test: pd.DataFrame, fold: Fold, model_name: str, *, seed: int = DEFAULT_SEED,
+             params: Mapping | None = None, names: Mapping[int, str] | None = None) -> FoldResult:
+    """Fit ``model_name`` on ``train``, forecast ``test`` and explain the forecasts. Pure: the
+    two slices, the model's name, hyperparameters and seed are all it reads."""
+    y_train = train["onset"].astype(int).to_numpy()
     if y_train.sum() == 0:
         raise InvalidInput(f"fold {fold.name}: no onset in the training years")
-    model = make_model(model_name, seed=seed, **params).fit(X_train, y_train)
-    probability = model.predict_proba(X_test)[:, 1]
-    predictions = X_test[["ccode1", "ccode2", "year", *SLICE_COLUMNS]].assign(
-        label=X_test["onset"].astype(int).to_numpy(), probability=probability)
+    model = make_model(model_name, seed=seed, **(params or {})).fit(train, y_train)
+    probability = model.predict_proba(test)[:, 1]
+    predictions = test[[*DYAD_YEAR, *SLICE_COLUMNS]].assign(
+        label=test["onset"].astype(int).to_numpy(), probability=probability)
     predictions = predictions[PREDICTION_KEYS + SLICE_COLUMNS].reset_index(drop=True)
-    years = X_train["year"]
+    twa, owt = explain.explain_fold(predictions.assign(fold=fold.name), test, model, names)
+    years = train["year"]
     return FoldResult(fold, model, predictions, score(predictions["label"], probability, predictions["year"]),
-                      int(train.sum()), (int(years.min()), int(years.max())))
+                      len(train), (int(years.min()), int(years.max())), twa, owt)
 
 
-def backtest(table: pd.DataFrame, model_name: str, folds: Sequence[Fold] = DEFAULT_FOLDS, horizon: int = 1,
-             seed: int = 7, **params) -> list[FoldResult]:
-    """One ``FoldResult`` per fold; each fold trains strictly on earlier years."""
-    return [fit_fold(table, model_name, fold, horizon, seed, **params) for fold in folds]
+def fit_fold(table: pd.DataFrame, model_name: str, fold: Fold, horizon: int = 1, seed: int = DEFAULT_SEED,
+             names: Mapping[int, str] | None = None, **params) -> FoldResult:
+    """``run_fold`` on the fold's slices of the whole table."""
+    train, test = fold_slices(table, fold, horizon)
+    return run_fold(train, test, fold, model_name, seed=seed, params=params, names=names)
 
 
 def pooled(results: Sequence[FoldResult]) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -87,3 +107,63 @@ def pooled(results: Sequence[FoldResult]) -> tuple[pd.DataFrame, dict[str, float
     between eras; report them beside the per-fold ones)."""
     predictions = pd.concat([r.predictions.assign(fold=r.fold.name) for r in results], ignore_index=True)
     return predictions, score(predictions["label"], predictions["probability"], predictions["year"])
+
+
+def mean_fold_average_precision(results: Sequence[FoldResult]) -> float:
+    """Mean of the folds' AP, over the folds that have one (a fold without onsets has none)."""
+    values = [r.metrics["average_precision"] for r in results if not math.isnan(r.metrics["average_precision"])]
+    return sum(values) / len(values) if values else float("nan")
+
+
+@dataclass
+class BacktestResult:
+    """Everything one model's backtest computed; ``run_id`` is set once it is logged."""
+
+    model: str
+    label_spec: str
+    seed: int
+    params: dict
+    folds: list[FoldResult]
+    predictions: pd.DataFrame  # every fold's forecasts, with a fold column
+    pooled: dict[str, float]
+    slices: dict[str, dict[str, float]]
+    threat_without_alliance: pd.DataFrame
+    onsets_without_threat: pd.DataFrame
+    shap_sample: pd.DataFrame | None  # contributions on a sample of the last fold's test rows
+    run_id: str | None = None
+
+    @property
+    def mean_fold_average_precision(self) -> float:
+        return mean_fold_average_precision(self.folds)
+
+    @property
+    def formation_by_era(self) -> pd.DataFrame:
+        return explain.formation_by_era(self.predictions)
+
+    @property
+    def reasons(self) -> pd.DataFrame:
+        return explain.reasons_summary(self.threat_without_alliance)
+
+    def report(self) -> str:
+        """The threat-without-alliance report in Markdown."""
+        return explain.markdown_report(self.predictions, self.threat_without_alliance, self.onsets_without_threat,
+                                       title=f"Threat without alliance: {self.model}, {self.label_spec}")
+
+
+def run_backtest(table: pd.DataFrame, model_name: str, folds: Sequence[Fold] = DEFAULT_FOLDS, horizon: int = 1, *,
+                 seed: int = DEFAULT_SEED, params: Mapping | None = None, names: Mapping[int, str] | None = None,
+                 label_spec: str = "") -> BacktestResult:
+    """Backtest ``model_name`` on ``folds``: each fold trains strictly on earlier years."""
+    results = [fit_fold(table, model_name, fold, horizon, seed, names, **(params or {})) for fold in folds]
+    predictions, pooled_metrics = pooled(results)
+    shap_sample = None
+    last = results[-1].model
+    if hasattr(last, "contributions"):
+        _, last_test = fold_slices(table, folds[-1], horizon)
+        shap_sample = last.contributions(last_test.sample(n=min(SHAP_SAMPLE, len(last_test)), random_state=seed))
+    return BacktestResult(
+        model=model_name, label_spec=label_spec, seed=seed, params=dict(params or {}), folds=results,
+        predictions=predictions, pooled=pooled_metrics, slices=slice_metrics(predictions),
+        threat_without_alliance=pd.concat([r.threat_without_alliance for r in results], ignore_index=True),
+        onsets_without_threat=pd.concat([r.onsets_without_threat for r in results], ignore_index=True),
+        shap_sample=shap_sample)

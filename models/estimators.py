@@ -1,4 +1,5 @@
-"""The onset models, all scikit-learn estimators on the feature table.
+"""The onset models, all scikit-learn estimators on the feature table (named and described
+in ``foedus.models.catalogue``, which also makes them).
 
 Every model takes the feature table (a DataFrame holding the feature columns, including
 ``year``) and a 0/1 onset vector: ``fit(X, y)``, ``predict_proba(X)``. All train unweighted,
@@ -34,8 +35,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from foedus.features.errors import InvalidInput
 from foedus.features.families import threat
+from foedus.features.universe import DYAD
+from foedus.models.catalogue import DEFAULT_SEED
 
-KEYS = ("ccode1", "ccode2")
 LABELS = ("at_risk", "onset")
 TIME_TREND = ("year", "era")
 
@@ -50,7 +52,7 @@ THREAT = [f.name for f in threat.FAMILY.features]
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
     """Every column of a built table that a model may read (not the pair codes or labels)."""
-    return [c for c in table.columns if c not in KEYS and c not in LABELS]
+    return [c for c in table.columns if c not in DYAD and c not in LABELS]
 
 
 def _probabilities(p: np.ndarray) -> np.ndarray:
@@ -75,7 +77,7 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
 
     def __init__(self, learning_rate=0.05, num_leaves=15, min_child_samples=100, feature_fraction=0.8,
                  bagging_fraction=0.8, lambda_l2=10.0, max_rounds=1000, early_stopping_rounds=50,
-                 min_rounds=50, validation_years=10, exclude=TIME_TREND, seed=7, num_threads=2):
+                 min_rounds=50, validation_years=10, exclude=TIME_TREND, seed=DEFAULT_SEED, num_threads=2):
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
@@ -161,7 +163,7 @@ class ColumnsModel(ClassifierMixin, BaseEstimator):
         return self.pipeline_.predict_proba(X[self.features_])
 
 
-def _logit(columns: list[str], era_dummies: bool) -> ColumnsModel:
+def logit(columns: list[str], era_dummies: bool) -> ColumnsModel:
     # Missing values are imputed with the training median plus an explicit missing-indicator
     # column, both fitted on the training fold only.
     numeric = [c for c in columns if c != "era"]
@@ -176,28 +178,8 @@ def _logit(columns: list[str], era_dummies: bool) -> ColumnsModel:
     return ColumnsModel(columns=[*numeric, *(["era"] if era_dummies else [])], pipeline=pipeline)
 
 
-def _hist_gradient_boosting(seed: int) -> ColumnsModel:
+def hist_gradient_boosting(seed: int) -> ColumnsModel:
     model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
                                            min_samples_leaf=100, l2_regularization=10.0, early_stopping=False,
                                            random_state=seed)
     return ColumnsModel(pipeline=model, exclude=TIME_TREND)
-
-
-MODELS = ("lightgbm", "logit-literature", "logit-threat", "hist-gradient-boosting", "base-rate")
-
-
-def make_model(name: str, seed: int = 7, **params):
-    """A fresh, unfitted model by name (see ``MODELS``); ``params`` override LightGBM's defaults."""
-    if name == "lightgbm":
-        return LightGBMOnset(seed=seed, **params)
-    if params:
-        raise InvalidInput(f"model {name} takes no hyperparameters from the command line")
-    if name == "logit-literature":
-        return _logit(LITERATURE + ["era"], era_dummies=True)
-    if name == "logit-threat":
-        return _logit(THREAT, era_dummies=False)
-    if name == "hist-gradient-boosting":
-        return _hist_gradient_boosting(seed)
-    if name == "base-rate":
-        return BaseRate()
-    raise InvalidInput(f"unknown model '{name}': choose from {', '.join(MODELS)}")

@@ -1,18 +1,16 @@
-"""Backtests and final models, tracked in MLflow.
+"""Backtests and final models, logged to MLflow.
 
-``run_backtest`` fits one model on every fold (``models.backtest``) and logs a parent run with
-a nested run per fold: params, metrics (per fold, pooled, per slice), tags (git commit, data
-digest, foedus version), the training data (``mlflow.data``), every fold's out-of-sample
-forecasts as Parquet, plots, the threat-without-alliance tables and the fitted models.
-``train_final`` fits the model on all labelled years and registers it (see ``registry``).
+``log_backtest`` logs one computed ``BacktestResult`` (``foedus.models.backtest``) as a parent
+run with a nested run per fold: params, metrics (per fold, pooled, per slice), tags (git
+commit, data digest, foedus version), the training data (``mlflow.data``), every fold's
+out-of-sample forecasts as Parquet, plots, the threat-without-alliance tables and the fitted
+models. It computes nothing the result does not hold. ``train_final`` fits the model on all
+labelled years and registers it (see ``registry``).
 """
 
 from __future__ import annotations
 
-import math
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -20,10 +18,12 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from foedus.features.errors import FoedusError
-from foedus.models import explain, plots
-from foedus.models.backtest import FoldResult, fit_fold, pooled, slice_metrics
-from foedus.models.estimators import feature_columns, make_model
-from foedus.models.folds import Fold, labelled, split
+from foedus.features.universe import DYAD_YEAR
+from foedus.models import plots
+from foedus.models.backtest import BacktestResult
+from foedus.models.catalogue import DEFAULT_SEED, make_model
+from foedus.models.estimators import feature_columns
+from foedus.models.folds import labelled, split
 from foedus.models.registry import Promotion, promote_if_better, registered_name
 from foedus.models.tracking import (
     data_digest,
@@ -34,27 +34,6 @@ from foedus.models.tracking import (
 )
 
 HEADLINE = ("average_precision", "roc_auc", "brier", "log_loss", "ece")
-
-
-@dataclass
-class BacktestSummary:
-    model: str
-    run_id: str
-    folds: list[FoldResult]
-    pooled: dict[str, float]
-    slices: dict[str, dict[str, float]]
-    threat_without_alliance: pd.DataFrame
-    onsets_without_threat: pd.DataFrame
-
-    @property
-    def mean_fold_average_precision(self) -> float:
-        return mean_fold_average_precision(self.folds)
-
-
-def mean_fold_average_precision(results: Sequence[FoldResult]) -> float:
-    """Mean of the folds' AP, over the folds that have one (a fold without onsets has none)."""
-    values = [r.metrics["average_precision"] for r in results if not math.isnan(r.metrics["average_precision"])]
-    return sum(values) / len(values) if values else float("nan")
 
 
 def _tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
@@ -79,83 +58,69 @@ def _log_training_data(frame: pd.DataFrame, name: str) -> None:
     mlflow.log_input(dataset, context="training")
 
 
-def run_backtest(table: pd.DataFrame, spec, model_name: str, folds: Sequence[Fold], *, provenance: dict,
-                 root: Path, names: dict[int, str] | None = None, seed: int = 7, params: dict | None = None,
-                 invocation: str | None = None, log_models: bool = True) -> BacktestSummary:
-    """Backtest ``model_name`` on ``folds`` and log everything under the spec's experiment."""
-    params = params or {}
+def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenance: dict, root: Path,
+                 invocation: str | None = None, log_models: bool = True) -> str:
+    """Log ``result`` (computed on ``table`` under ``spec``) under the spec's experiment; returns
+    the parent run's id. ``table`` supplies each fold's training data and model input example."""
     invocation = invocation or uuid.uuid4().hex[:12]
     features = feature_columns(table)
+    model_name, seed = result.model, result.seed
     mlflow.set_experiment(experiment_id=experiment_id(spec, root))
     tags = {**_tags(provenance, "backtest", model_name, spec), "invocation": invocation}
-    results: list[FoldResult] = []
-    twa_parts, owt_parts = [], []
     with mlflow.start_run(run_name=f"{model_name} backtest", tags=tags) as parent:
         mlflow.log_params({
             "model": model_name, "label_spec": str(spec), "horizon": spec.horizon, "seed": seed,
-            "folds": ",".join(f.name for f in folds), "n_features": len(features),
+            "folds": ",".join(r.fold.name for r in result.folds), "n_features": len(features),
             "feature_set": data_digest({"features": ",".join(features)}),
-            **{f"hp_{k}": v for k, v in make_model(model_name, seed=seed, **params).get_params().items()
+            **{f"hp_{k}": v for k, v in make_model(model_name, seed=seed, **result.params).get_params().items()
                if k not in ("pipeline",)},
         })
-        for fold in folds:
-            result = fit_fold(table, model_name, fold, spec.horizon, seed, **params)
-            results.append(result)
-            train, test = split(table, fold, spec.horizon)
-            twa, owt = explain.explain_fold(result, table, names)
-            twa_parts.append(twa)
-            owt_parts.append(owt)
-            with mlflow.start_run(run_name=f"{model_name} {fold.name}", nested=True,
-                                  tags={**tags, "kind": "backtest-fold", "fold": fold.name}):
-                mlflow.log_params({"model": model_name, "fold": fold.name, "train_first_year": result.train_years[0],
-                                   "train_last_year": result.train_years[1], "train_rows": result.train_rows,
-                                   "test_rows": len(result.predictions)})
-                log_metrics(result.metrics)
-                log_metrics({"threat_without_alliance": len(twa), "onsets_without_threat": len(owt)})
-                _log_training_data(table.loc[train, ["ccode1", "ccode2", "year", "onset", *features]],
-                                   f"{spec.name} train <= {result.train_years[1]}")
-                log_frame(result.predictions, "predictions/predictions.parquet")
+        for fold in result.folds:
+            train, test = split(table, fold.fold, spec.horizon)
+            with mlflow.start_run(run_name=f"{model_name} {fold.fold.name}", nested=True,
+                                  tags={**tags, "kind": "backtest-fold", "fold": fold.fold.name}):
+                mlflow.log_params({"model": model_name, "fold": fold.fold.name,
+                                   "train_first_year": fold.train_years[0], "train_last_year": fold.train_years[1],
+                                   "train_rows": fold.train_rows, "test_rows": len(fold.predictions)})
+                log_metrics(fold.metrics)
+                log_metrics({"threat_without_alliance": len(fold.threat_without_alliance),
+                             "onsets_without_threat": len(fold.onsets_without_threat)})
+                _log_training_data(table.loc[train, [*DYAD_YEAR, "onset", *features]],
+                                   f"{spec.name} train <= {fold.train_years[1]}")
+                log_frame(fold.predictions, "predictions/predictions.parquet")
                 if log_models:
-                    log_onset_model(result.model, getattr(result.model, "features_", features), table.loc[test], spec)
-            log_metrics({f"{k}": result.metrics[k] for k in HEADLINE}, prefix=f"fold_{fold.name}_")
+                    log_onset_model(fold.model, getattr(fold.model, "features_", features), table.loc[test], spec)
+            log_metrics({f"{k}": fold.metrics[k] for k in HEADLINE}, prefix=f"fold_{fold.fold.name}_")
 
-        predictions, pooled_metrics = pooled(results)
-        by_slice = slice_metrics(predictions)
-        log_metrics(pooled_metrics)
-        log_metrics({"mean_fold_average_precision": mean_fold_average_precision(results)})
-        for name, metrics in by_slice.items():
+        log_metrics(result.pooled)
+        log_metrics({"mean_fold_average_precision": result.mean_fold_average_precision})
+        for name, metrics in result.slices.items():
             log_metrics({k: metrics[k] for k in ("n", "onsets", "average_precision", "roc_auc", "brier")},
                         prefix=f"slice_{name}_")
-        twa_all = pd.concat(twa_parts, ignore_index=True)
-        owt_all = pd.concat(owt_parts, ignore_index=True)
-        formation = explain.formation_by_era(predictions)
-        reasons = explain.reasons_summary(twa_all)
-        log_metrics({"threat_without_alliance": len(twa_all), "onsets_without_threat": len(owt_all)})
+        formation = result.formation_by_era
+        log_metrics({"threat_without_alliance": len(result.threat_without_alliance),
+                     "onsets_without_threat": len(result.onsets_without_threat)})
         for era, row in formation.iterrows():
             log_metrics({"threat_formation_rate": row["threat_formation_rate"],
                          "no_threat_formation_rate": row["no_threat_formation_rate"]}, prefix=f"era_{era}_")
-        log_frame(predictions, "predictions/all_folds.parquet")
-        log_frame(pd.DataFrame(by_slice).T.reset_index(names="slice"), "metrics/slices.csv")
-        log_frame(pd.DataFrame({r.fold.name: r.metrics for r in results}).T.reset_index(names="fold"),
+        log_frame(result.predictions, "predictions/all_folds.parquet")
+        log_frame(pd.DataFrame(result.slices).T.reset_index(names="slice"), "metrics/slices.csv")
+        log_frame(pd.DataFrame({r.fold.name: r.metrics for r in result.folds}).T.reset_index(names="fold"),
                   "metrics/folds.csv")
-        log_frame(twa_all, "threat_without_alliance/threat_without_alliance.parquet")
-        log_frame(owt_all, "threat_without_alliance/onsets_without_threat.csv")
+        log_frame(result.threat_without_alliance, "threat_without_alliance/threat_without_alliance.parquet")
+        log_frame(result.onsets_without_threat, "threat_without_alliance/onsets_without_threat.csv")
         log_frame(formation.reset_index(), "threat_without_alliance/formation_by_era.csv")
-        log_frame(reasons.reset_index(), "threat_without_alliance/reasons.csv")
-        report = explain.markdown_report(predictions, twa_all, owt_all,
-                                         title=f"Threat without alliance: {model_name}, {spec}")
-        mlflow.log_text(report, "threat_without_alliance/report.md")
-        _log_figure(plots.pr_curves(predictions), "plots/pr_curves.png")
-        _log_figure(plots.calibration(predictions), "plots/calibration.png")
+        log_frame(result.reasons.reset_index(), "threat_without_alliance/reasons.csv")
+        mlflow.log_text(result.report(), "threat_without_alliance/report.md")
+        _log_figure(plots.pr_curves(result.predictions), "plots/pr_curves.png")
+        _log_figure(plots.calibration(result.predictions), "plots/calibration.png")
         _log_figure(plots.onset_rate_by_era(table), "plots/onset_rate_by_era.png")
-        last = results[-1].model
+        last = result.folds[-1].model
         if hasattr(last, "feature_importances_"):
             _log_figure(plots.feature_importance(last), "plots/feature_importance.png")
-        if hasattr(last, "contributions"):
-            _, last_test = split(table, folds[-1], spec.horizon)
-            sample = table.loc[last_test].sample(n=min(20000, int(last_test.sum())), random_state=seed)
-            _log_figure(plots.shap_summary(last.contributions(sample)), "plots/shap_summary.png")
-    return BacktestSummary(model_name, parent.info.run_id, results, pooled_metrics, by_slice, twa_all, owt_all)
+        if result.shap_sample is not None:
+            _log_figure(plots.shap_summary(result.shap_sample), "plots/shap_summary.png")
+    return parent.info.run_id
 
 
 def latest_backtest(spec, model_name: str, root: Path):
@@ -168,7 +133,7 @@ def latest_backtest(spec, model_name: str, root: Path):
     return runs[0] if runs else None
 
 
-def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict, root: Path, seed: int = 7,
+def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict, root: Path, seed: int = DEFAULT_SEED,
                 params: dict | None = None) -> tuple[str, Promotion]:
     """Fit ``model_name`` on every labelled year, log and register it, apply the champion rule."""
     backtest_run = latest_backtest(spec, model_name, root)
@@ -187,7 +152,7 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
         mlflow.log_params({"model": model_name, "label_spec": str(spec), "seed": seed, "train_rows": int(rows.sum()),
                            "train_first_year": int(X["year"].min()), "train_last_year": int(X["year"].max())})
         log_metrics({"backtest_average_precision": ap, "train_onsets": float(y.sum())})
-        _log_training_data(X[["ccode1", "ccode2", "year", "onset", *feature_columns(table)]], f"{spec.name} all years")
+        _log_training_data(X[[*DYAD_YEAR, "onset", *feature_columns(table)]], f"{spec.name} all years")
         info = log_onset_model(model, features, X, spec)
         if hasattr(model, "feature_importances_"):
             _log_figure(plots.feature_importance(model), "plots/feature_importance.png")

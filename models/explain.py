@@ -24,11 +24,10 @@ import pandas as pd
 
 from foedus.features.errors import InvalidInput
 from foedus.features.families import declared
+from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import era_of
-from foedus.models.folds import split
 
-KEYS = ["ccode1", "ccode2", "year"]
-
+KEYS = list(DYAD_YEAR)
 
 def readable(feature: str) -> str:
     """The feature in words: its declared label (``Family.feature(..., label=...)``), else its
@@ -177,20 +176,13 @@ def onsets_without_threat(predictions: pd.DataFrame, X_test: pd.DataFrame, model
     return _explained(predictions, X_test, model, mask, "up", names, n, ascending=False)
 
 
-def explain_fold(result, table: pd.DataFrame, names=None, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both lists for one fold (a ``FoldResult`` fitted on ``table``), with a ``fold`` column:
-    (threat without alliance, onsets without threat)."""
-    X_test = table.loc[split(table, result.fold)[1]]  # the test block does not depend on the horizon
-    predictions = result.predictions.assign(fold=result.fold.name)
-    return (threat_without_alliance(predictions, X_test, result.model, names, n),
-            onsets_without_threat(predictions, X_test, result.model, names, n))
+def explain_fold(predictions: pd.DataFrame, X_test: pd.DataFrame, model, names=None,
+                 n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both lists for one fold's forecasts: (threat without alliance, onsets without threat).
 
-
-def explain_backtest(results: Sequence, table: pd.DataFrame, names=None,
-                     n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both lists over all folds of a backtest, with a ``fold`` column."""
-    threat, onsets = zip(*(explain_fold(result, table, names, n) for result in results))
-    return pd.concat(threat, ignore_index=True), pd.concat(onsets, ignore_index=True)
+    ``predictions`` may carry a ``fold`` column; it then comes first in both lists."""
+    return (threat_without_alliance(predictions, X_test, model, names, n),
+            onsets_without_threat(predictions, X_test, model, names, n))
 
 
 def formation_by_era(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -285,7 +277,7 @@ def _case_table(explained: pd.DataFrame, top: int) -> str:
 def markdown_report(predictions: pd.DataFrame, threat: pd.DataFrame, onsets: pd.DataFrame, top: int = 20,
                     title: str = "Threat without alliance") -> str:
     """A Markdown summary of one backtest: ``predictions`` (all folds' forecasts) and the two
-    lists from ``explain_backtest``: formation by era, what most often held shared-threat pairs
+    lists of every fold (``BacktestResult``): formation by era, what most often held shared-threat pairs
     back, the ``top`` least likely shared-threat non-formations and the ``top`` most likely
     onsets without a shared threat."""
     era = formation_by_era(predictions)

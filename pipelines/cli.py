@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from foedus.features.errors import FoedusError
+from foedus.features.labels import DEFAULT_LABEL_SPEC
+from foedus.models.catalogue import DEFAULT_SEED, MODELS
 
 app = typer.Typer(
     help="foedus: forecast formal military alliances between pairs of states.",
@@ -31,6 +33,16 @@ out = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, soft_wrap=True)
 
 SPEC_HELP = "Label spec source:obligation:horizon, e.g. atop:any:1, atop:defense:1, cow:any:5."
+MODELS_HELP = "Comma-separated, from: " + "; ".join(f"{m.name} ({m.description})" for m in MODELS.values()) + "."
+ALL_MODELS = ",".join(MODELS)
+
+
+def _spec_option(help: str = SPEC_HELP):
+    return typer.Option(DEFAULT_LABEL_SPEC, "--label-spec", "-l", help=help)
+
+
+def _seed_option():
+    return typer.Option(DEFAULT_SEED, help="Random seed (same seed and data give the same numbers).")
 
 
 @data_app.command("fetch")
@@ -110,7 +122,7 @@ def _report_build(result) -> None:
 
 @app.command()
 def build(
-    spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
+    spec: str = _spec_option(),
     first: int = typer.Option(1816, help="First year (1816-2024)."),
     last: int = typer.Option(2024, help="Last year (1816-2024)."),
     labels_only: bool = typer.Option(False, "--labels-only", help="Only the universe and labels, no features."),
@@ -123,7 +135,7 @@ def build(
 
 
 @app.command()
-def describe(spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP)) -> None:
+def describe(spec: str = _spec_option()) -> None:
     """Onset rates overall and within shared-threat dyad-years, by era (builds the table if needed)."""
     from foedus.jobs import describe as describe_job
 
@@ -133,7 +145,7 @@ def describe(spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=S
 @features_app.command("list")
 def features_list(
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the catalogue as Markdown to this file."),
-    spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
+    spec: str = _spec_option(),
 ) -> None:
     """Print every feature: name, family, sources (with their last covered year), lag, unit, meaning."""
     from foedus.jobs import feature_catalogue
@@ -171,16 +183,12 @@ def _print_compare(frame) -> None:
     out.print(table)
 
 
-ALL_MODELS = "lightgbm,logit-literature,logit-threat,hist-gradient-boosting,base-rate"
-MODELS_HELP = "Comma-separated, from: " + ALL_MODELS.replace(",", ", ") + "."
-
-
 @app.command()
 def backtest(
-    spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
+    spec: str = _spec_option(),
     models: str = typer.Option(ALL_MODELS, help=MODELS_HELP),
     folds: Optional[str] = typer.Option(None, help="Test blocks, e.g. 1946-1969,1970-1989 (default: five blocks 1919-2018)."),
-    seed: int = typer.Option(7, help="Random seed (same seed and data give the same numbers)."),
+    seed: int = _seed_option(),
 ) -> None:
     """Out-of-time backtest of each model, tracked in MLflow (parent run per model, nested run per fold)."""
     from foedus.jobs import backtest as backtest_job
@@ -190,9 +198,9 @@ def backtest(
 
 @app.command()
 def train(
-    spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
-    model: str = typer.Option("lightgbm", help="The model to fit on all labelled years."),
-    seed: int = typer.Option(7, help="Random seed."),
+    spec: str = _spec_option(),
+    model: str = typer.Option("lightgbm", help=f"The model to fit on all labelled years, one of: {ALL_MODELS}."),
+    seed: int = _seed_option(),
 ) -> None:
     """Fit the final model on all labelled years and register it; 'champion' moves only if it beats the champion."""
     from foedus.jobs import train as train_job
@@ -215,7 +223,7 @@ def compare(
 
 @app.command()
 def run(
-    spec: str = typer.Option("atop:any:1", "--label-spec", "-l", help=SPEC_HELP),
+    spec: str = _spec_option(),
     models: str = typer.Option(ALL_MODELS, help=MODELS_HELP),
     folds: Optional[str] = typer.Option(None, help="Test blocks (default: five blocks 1919-2018)."),
     final_model: str = typer.Option("lightgbm", help="The model to train on all years and register."),
@@ -227,10 +235,10 @@ def run(
     result = run_job(spec, models=models, folds=folds, final_model=final_model, show_progress=out.is_terminal,
                      on_model=_print_backtest)
     out.print("[green]raw data verified[/green]")
-    _report_build(result["build"])
-    _print_threat_summary(threat_onset_summary(result["build"].table))
-    _print_compare(result["compare"])
-    out.print(f"final {final_model}: run {result['train_run']}; {result['promotion'].describe()}")
+    _report_build(result.build)
+    _print_threat_summary(threat_onset_summary(result.build.table))
+    _print_compare(result.compare)
+    out.print(f"final {final_model}: run {result.train_run}; {result.promotion.describe()}")
 
 
 def main() -> None:

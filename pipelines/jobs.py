@@ -18,13 +18,13 @@ from foedus import features as features_pkg
 from foedus.features.alliances import alliance_state, coverage
 from foedus.features.atomic import write_atomic
 from foedus.features.catalogue import Family, catalogue_frame, catalogue_markdown
-from foedus.features.errors import FoedusError, InvalidInput
+from foedus.features.errors import FoedusError
 from foedus.features.families import feature_families
 from foedus.features.summary import threat_onset_summary
 from foedus.features.table import feature_table, load_sources, sources_of, with_coverage
 from foedus.features.config import Paths
 from foedus.features.fetch import Fetched, RawState, fetch, raw_state
-from foedus.features.labels import LabelSpec, counts_by_era, label_dyad_years
+from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec, counts_by_era, label_dyad_years
 from foedus.features.manifest import load_manifest
 from foedus.features.readers import load_source, source_years
 from foedus.features.universe import dyad_years
@@ -70,7 +70,7 @@ def _spec(spec: LabelSpec | str) -> LabelSpec:
     return spec if isinstance(spec, LabelSpec) else LabelSpec.parse(spec)
 
 
-def labelled_universe(spec: LabelSpec | str = "atop:any:1", first: int = FIRST_YEAR, last: int = LAST_YEAR,
+def labelled_universe(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, last: int = LAST_YEAR,
                       *, paths: Paths | None = None) -> pd.DataFrame:
     """Undirected dyad-years ``first..last`` with ``at_risk`` and ``onset`` under ``spec``.
 
@@ -148,7 +148,7 @@ def _reusable(path: Path, build_key: str) -> bool:
         return False
 
 
-def build(spec: LabelSpec | str = "atop:any:1", first: int = FIRST_YEAR, last: int = LAST_YEAR, *,
+def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, last: int = LAST_YEAR, *,
           labels_only: bool = False, write: bool = True, force: bool = False,
           paths: Paths | None = None) -> BuildResult:
     """Build the dyad-year table (features and labels) and write it to ``data/processed/``.
@@ -187,7 +187,7 @@ def build(spec: LabelSpec | str = "atop:any:1", first: int = FIRST_YEAR, last: i
     return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path)
 
 
-def describe(spec: LabelSpec | str = "atop:any:1", *, paths: Paths | None = None) -> pd.DataFrame:
+def describe(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, paths: Paths | None = None) -> pd.DataFrame:
     """Onset rate overall and within ``shared_threat == 1`` at-risk dyad-years, by era.
 
     Builds the table first if needed (an identical earlier build is reused).
@@ -195,7 +195,7 @@ def describe(spec: LabelSpec | str = "atop:any:1", *, paths: Paths | None = None
     return threat_onset_summary(build(spec, paths=paths).table)
 
 
-def feature_catalogue(spec: LabelSpec | str = "atop:any:1", *, paths: Paths | None = None) -> tuple[pd.DataFrame, str]:
+def feature_catalogue(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, paths: Paths | None = None) -> tuple[pd.DataFrame, str]:
     """The catalogue of a build's features (and its Markdown), with each source's last covered year."""
     families = with_coverage(families_for(_spec(spec)))
     coverage = None
@@ -212,16 +212,6 @@ def _state_names(paths: Paths) -> dict[int, str]:
     return {code: state.name for code, state in load_registry(paths).states.items()}
 
 
-def _models(models: str | Sequence[str]) -> list[str]:
-    from foedus.models.estimators import MODELS
-
-    names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models)
-    unknown = [m for m in names if m not in MODELS]
-    if unknown or not names:
-        raise InvalidInput(f"unknown model {', '.join(unknown) or '(none)'}: choose from {', '.join(MODELS)}")
-    return names
-
-
 def _tracked_table(spec: LabelSpec, paths: Paths) -> tuple[BuildResult, dict]:
     """The built table (an identical build is reused), its sidecar provenance, and MLflow
     pointed at the project's store: what backtest and train both start from."""
@@ -232,49 +222,56 @@ def _tracked_table(spec: LabelSpec, paths: Paths) -> tuple[BuildResult, dict]:
     return built, json.loads(built.path.with_suffix(".json").read_text())
 
 
-DEFAULT_MODELS = ("lightgbm", "logit-literature", "logit-threat", "hist-gradient-boosting", "base-rate")
-
-
-def backtest(spec: LabelSpec | str = "atop:any:1", models: str | Sequence[str] = DEFAULT_MODELS,
-             folds: str | Sequence | None = None, *, seed: int = 7, paths: Paths | None = None,
+def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[str] | None = None,
+             folds: str | Sequence | None = None, *, seed: int | None = None, paths: Paths | None = None,
              log_models: bool = True, on_model=None) -> list:
-    """Out-of-time backtest of each model, tracked in MLflow (one parent run per model).
+    """Out-of-time backtest of each model (default: every model of ``foedus.models.catalogue``),
+    tracked in MLflow (one parent run per model).
 
     ``folds`` is a list of ``Fold`` or text like ``"1946-1969,1970-1989"`` (default: the five
-    blocks of ``foedus.models.folds.DEFAULT_FOLDS``). Returns one ``BacktestSummary`` per model;
-    ``on_model(summary)`` is called as each finishes (the CLI prints progress with it).
+    blocks of ``foedus.models.folds.DEFAULT_FOLDS``). Each model's backtest is computed first
+    (``foedus.models.backtest.run_backtest``, no MLflow), then logged. Returns one
+    ``BacktestResult`` per model, with its ``run_id``; ``on_model(result)`` is called as each
+    finishes (the CLI prints progress with it).
     """
-    from foedus.models.experiment import run_backtest
+    from foedus.models.backtest import run_backtest
+    from foedus.models.catalogue import DEFAULT_SEED, MODELS, model_names
+    from foedus.models.experiment import log_backtest
     from foedus.models.folds import DEFAULT_FOLDS, parse_folds
 
     paths = paths or Paths.discover()
     spec = _spec(spec)
-    names = _models(models)
+    names = model_names(tuple(MODELS) if models is None else models)
+    seed = DEFAULT_SEED if seed is None else seed
     folds = DEFAULT_FOLDS if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
     built, provenance = _tracked_table(spec, paths)
     invocation = hashlib.sha256(f"{spec}{names}{folds}{seed}{time.time()}".encode()).hexdigest()[:12]
     state_names = _state_names(paths)
-    summaries = []
+    results = []
     for name in names:
-        summary = run_backtest(built.table, spec, name, folds, provenance=provenance, root=paths.root,
-                               names=state_names, seed=seed, invocation=invocation, log_models=log_models)
-        summaries.append(summary)
+        result = run_backtest(built.table, name, folds, spec.horizon, seed=seed, names=state_names,
+                              label_spec=str(spec))
+        result.run_id = log_backtest(result, built.table, spec, provenance=provenance, root=paths.root,
+                                     invocation=invocation, log_models=log_models)
+        results.append(result)
         if on_model is not None:
-            on_model(summary)
-    return summaries
+            on_model(result)
+    return results
 
 
-def train(spec: LabelSpec | str = "atop:any:1", model: str = "lightgbm", *, seed: int = 7,
+def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *, seed: int | None = None,
           paths: Paths | None = None):
     """Fit ``model`` on all labelled years, register it as ``foedus-onset-<spec>`` and move the
     ``champion`` alias only if its backtest AP beats the champion's. Returns (run id, Promotion)."""
+    from foedus.models.catalogue import DEFAULT_SEED, model_spec
     from foedus.models.experiment import train_final
 
     paths = paths or Paths.discover()
     spec = _spec(spec)
-    _models([model])
+    model_spec(model)
     built, provenance = _tracked_table(spec, paths)
-    return train_final(built.table, spec, model, provenance=provenance, root=paths.root, seed=seed)
+    return train_final(built.table, spec, model, provenance=provenance, root=paths.root,
+                       seed=DEFAULT_SEED if seed is None else seed)
 
 
 def compare(spec: LabelSpec | str | None = None, *, last: int = 20, paths: Paths | None = None) -> pd.DataFrame:
@@ -287,15 +284,29 @@ def compare(spec: LabelSpec | str | None = None, *, last: int = 20, paths: Paths
     return compare_runs(paths.root, None if spec is None else _spec(spec), last)
 
 
-def run(spec: LabelSpec | str = "atop:any:1", *, models: str | Sequence[str] = DEFAULT_MODELS,
+@dataclass(frozen=True)
+class RunResult:
+    """What the main job did: the build, each model's backtest, the final model and the comparison."""
+
+    build: BuildResult
+    backtests: list  # BacktestResult per model, each with its run_id
+    train_run: str  # the final model's run id
+    promotion: object  # foedus.models.registry.Promotion: did the champion alias move?
+    compare: pd.DataFrame
+
+
+def run(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, models: str | Sequence[str] | None = None,
         folds: str | Sequence | None = None, final_model: str = "lightgbm", paths: Paths | None = None,
-        show_progress: bool = True, on_model=None) -> dict:
+        show_progress: bool = True, on_model=None) -> RunResult:
     """The main job, end to end: fetch and verify the raw data, build the feature table, backtest
     every model out of time, train and register the final model (LightGBM), compare."""
+    from foedus.models.catalogue import model_spec
+
     paths = paths or Paths.discover()
+    model_spec(final_model)  # a typo fails now, not after the backtests
     fetch_data(paths=paths, show_progress=show_progress)
     built = build(spec, paths=paths)
-    summaries = backtest(spec, models, folds, paths=paths, on_model=on_model)
+    results = backtest(spec, models, folds, paths=paths, on_model=on_model)
     run_id, promotion = train(spec, final_model, paths=paths)
-    return {"build": built, "backtests": summaries, "train_run": run_id, "promotion": promotion,
-            "compare": compare(spec, last=len(summaries), paths=paths)}
+    return RunResult(build=built, backtests=results, train_run=run_id, promotion=promotion,
+                     compare=compare(spec, last=len(results), paths=paths))

@@ -1,4 +1,5 @@
-"""A small real backtest, tracked in a temporary MLflow store: runs, artifacts, determinism."""
+"""A small real backtest: computed without MLflow, then logged to a temporary store (runs,
+artifacts), deterministic; train and the champion rule on top of it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from foedus.features.labels import LabelSpec
-from foedus.models.experiment import compare_runs, latest_backtest, run_backtest, train_final
+from foedus.models.backtest import run_backtest
+from foedus.models.experiment import compare_runs, latest_backtest, log_backtest, train_final
 from foedus.models.folds import Fold
 from foedus.models.tracking import configure
 
@@ -30,10 +32,27 @@ def store(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
-def backtest(table, root, model="lightgbm", **kwargs):
-    return run_backtest(table, SPEC, model, FOLDS, provenance={"sources": {"x": "y"}, "code": {}}, root=root,
-                        params=FAST if model == "lightgbm" else None, log_models=kwargs.pop("log_models", False),
-                        **kwargs)
+def backtest(table, root, model="lightgbm", names=None, log_models=False):
+    result = run_backtest(table, model, FOLDS, SPEC.horizon, params=FAST if model == "lightgbm" else None,
+                          names=names, label_spec=str(SPEC))
+    result.run_id = log_backtest(result, table, SPEC, provenance={"sources": {"x": "y"}, "code": {}}, root=root,
+                                 log_models=log_models)
+    return result
+
+
+def test_a_backtest_is_computed_without_any_tracking_store(table, monkeypatch, tmp_path):
+    # a tracking URI nobody answers: computing a backtest must not need it
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    mlflow.set_tracking_uri("http://127.0.0.1:9")
+    try:
+        result = run_backtest(table, "lightgbm", FOLDS, params=FAST)
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert result.run_id is None and mlflow.active_run() is None
+    assert [r.fold for r in result.folds] == list(FOLDS)
+    assert len(result.predictions) == sum(len(r.predictions) for r in result.folds)
+    assert result.shap_sample is not None and "bias" in result.shap_sample
+    assert "# Threat without alliance: lightgbm" in result.report()
 
 
 def test_a_backtest_logs_a_parent_run_with_a_nested_run_per_fold(table, store):

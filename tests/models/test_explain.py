@@ -15,7 +15,7 @@ import pytest
 from foedus.features.errors import InvalidInput
 from foedus.features.years import era_of
 from foedus.models.backtest import fit_fold, pooled
-from foedus.models.explain import (explain_backtest, formation_by_era, markdown_report,
+from foedus.models.explain import (formation_by_era, markdown_report,
                                    onsets_without_threat, readable, reasons_summary, threat_without_alliance,
                                    pair_level, top_pushes)
 from foedus.models.folds import Fold, split
@@ -29,8 +29,8 @@ def table(small_table):
 
 
 @pytest.fixture(scope="module")
-def result(table):
-    return fit_fold(table, "lightgbm", FOLD, max_rounds=60, min_rounds=20)
+def result(table, names):
+    return fit_fold(table, "lightgbm", FOLD, names=names, max_rounds=60, min_rounds=20)
 
 
 @pytest.fixture(scope="module")
@@ -218,10 +218,16 @@ def test_reasons_summary_counts_what_the_reason_columns_hold(twa):
     assert summary["count"].is_monotonic_decreasing
 
 
-def test_the_backtest_report_has_its_sections_and_cases(table, result, names):
-    threat, onsets = explain_backtest([result], table, names)
-    assert (threat["fold"] == FOLD.name).all() and len(threat) == ((result.predictions["shared_threat"] == 1)
-                                                                   & (result.predictions["label"] == 0)).sum()
+def test_a_fold_result_carries_its_lists_with_the_fold_named(result, names):
+    threat, onsets = result.threat_without_alliance, result.onsets_without_threat
+    assert (threat["fold"] == FOLD.name).all() and list(threat.columns[:1]) == ["fold"]
+    assert len(threat) == ((result.predictions["shared_threat"] == 1) & (result.predictions["label"] == 0)).sum()
+    assert len(onsets) == ((result.predictions["shared_threat"] == 0) & (result.predictions["label"] == 1)).sum()
+    assert (threat.loc[threat["ccode1"] == 2, "name1"] == "United States of America").all()
+
+
+def test_the_backtest_report_has_its_sections_and_cases(result):
+    threat, onsets = result.threat_without_alliance, result.onsets_without_threat
     predictions, _ = pooled([result])
     report = markdown_report(predictions, threat, onsets, top=20)
     for heading in ("# Threat without alliance", "## Alliance formation among shared-threat dyad-years, by era",

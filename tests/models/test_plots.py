@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import average_precision_score
 
 from foedus.features.errors import InvalidInput
-from foedus.models.backtest import backtest, fit_fold, pooled
+from foedus.models.backtest import fit_fold, run_backtest
 from foedus.models.explain import readable
 from foedus.models.folds import Fold, split
 from foedus.models.plots import calibration, feature_importance, onset_rate_by_era, pr_curves, shap_summary
@@ -21,13 +21,18 @@ def table(small_table):
 
 
 @pytest.fixture(scope="module")
-def results(table):
-    return backtest(table, "lightgbm", FOLDS, max_rounds=60, min_rounds=20)
+def backtest(table):
+    return run_backtest(table, "lightgbm", FOLDS, params={"max_rounds": 60, "min_rounds": 20})
 
 
 @pytest.fixture(scope="module")
-def predictions(results):
-    return pooled(results)[0]
+def results(backtest):
+    return backtest.folds
+
+
+@pytest.fixture(scope="module")
+def predictions(backtest):
+    return backtest.predictions
 
 
 def drawn(fig, tmp_path, name) -> None:

@@ -1,0 +1,93 @@
+"""The model catalogue: every onset model foedus can fit, declared once.
+
+Each entry has a name (what users type), a one-line description (CLI help, docs) and a
+factory that makes a fresh, unfitted scikit-learn estimator. ``make_model``, the jobs and
+the CLI all read this table, so adding a model is one entry here. The factories import the
+estimators lazily: listing the models (``foedus backtest --help``) loads no LightGBM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from foedus.features.errors import InvalidInput
+
+# The seed of every fit, backtest and sampled explanation unless the user gives another:
+# same data and seed give the same numbers.
+DEFAULT_SEED = 7
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    factory: Callable[..., object]  # (seed, **hyperparameters) -> unfitted estimator
+    tunable: bool = False  # takes hyperparameters from the caller
+
+
+def _lightgbm(seed: int, **params):
+    from foedus.models.estimators import LightGBMOnset
+
+    return LightGBMOnset(seed=seed, **params)
+
+
+def _logit_literature(seed: int):
+    from foedus.models.estimators import LITERATURE, logit
+
+    return logit(LITERATURE + ["era"], era_dummies=True)
+
+
+def _logit_threat(seed: int):
+    from foedus.models.estimators import THREAT, logit
+
+    return logit(THREAT, era_dummies=False)
+
+
+def _hist_gradient_boosting(seed: int):
+    from foedus.models.estimators import hist_gradient_boosting
+
+    return hist_gradient_boosting(seed)
+
+
+def _base_rate(seed: int):
+    from foedus.models.estimators import BaseRate
+
+    return BaseRate()
+
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
+    ModelSpec("lightgbm", "LightGBM, NaN handled natively, early stopping on the last ten training years; the main model",
+              _lightgbm, tunable=True),
+    ModelSpec("logit-literature", "logistic regression on the literature's classic predictors, era dummies",
+              _logit_literature),
+    ModelSpec("logit-threat", "logistic regression on the shared-threat family alone", _logit_threat),
+    ModelSpec("hist-gradient-boosting", "scikit-learn's histogram gradient boosting, a second ensemble",
+              _hist_gradient_boosting),
+    ModelSpec("base-rate", "the training onset rate for every pair: the floor", _base_rate),
+)}
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The catalogue entry of ``name``; an unknown name is an ``InvalidInput`` listing the choices."""
+    if name not in MODELS:
+        raise InvalidInput(f"unknown model {name or '(none)'}: choose from {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def model_names(models: str | Sequence[str]) -> list[str]:
+    """``"lightgbm,base-rate"`` or a list of names -> the names, each checked against the catalogue."""
+    names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models)
+    if not names:
+        raise InvalidInput(f"no model given: choose from {', '.join(MODELS)}")
+    for name in names:
+        model_spec(name)
+    return names
+
+
+def make_model(name: str, seed: int = DEFAULT_SEED, **params):
+    """A fresh, unfitted model by name; ``params`` override a tunable model's defaults."""
+    spec = model_spec(name)
+    if params and not spec.tunable:
+        raise InvalidInput(f"model {name} takes no hyperparameters")
+    return spec.factory(seed, **params)
