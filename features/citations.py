@@ -46,7 +46,8 @@ def citations_for(source_keys: Iterable[str], paths: Paths | None = None) -> lis
 
 
 def source_citations(paths: Paths | None = None) -> dict[str, list[str]]:
-    """Each source's references as short forms ("Leeds et al. 2002"), in reference-list order.
+    """Each source's references as short forms ("Leeds et al. 2002"), in its ``cite`` order (the data
+    set's own references first, then whoever prepared the file).
 
     Short forms are made unique over the whole bibliography ("Miller 2022a", "Miller 2022b"), so a
     label means the same reference wherever it appears.
@@ -55,8 +56,7 @@ def source_citations(paths: Paths | None = None) -> dict[str, list[str]]:
     sources = load_manifest(paths.manifest)
     references = load_references(paths.manifest)
     labels = short_labels(references.values())
-    return {key: [labels[ref.key] for ref in sorted((references[r] for r in source.cite), key=_order)]
-            for key, source in sources.items()}
+    return {key: [labels[ref] for ref in source.cite] for key, source in sources.items()}
 
 
 def render(refs: list[Reference], fmt: str = "bibtex") -> str:

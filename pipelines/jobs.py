@@ -203,7 +203,10 @@ def feature_catalogue(spec: LabelSpec | str = "atop:any:1", *, paths: Paths | No
         coverage = load_sources(sources_of(families), paths).coverage
     except FoedusError:
         pass  # without the raw data the catalogue is still printed, without coverage years
-    return catalogue_frame(families, coverage), catalogue_markdown(families, coverage)
+    from foedus.features.citations import source_citations
+
+    citations = source_citations(paths)
+    return catalogue_frame(families, coverage, citations), catalogue_markdown(families, coverage, citations)
 
 
 def _state_names(paths: Paths) -> dict[int, str]:

@@ -156,7 +156,8 @@ def test_short_forms_are_author_year_and_unique():
     assert labels["bensonclinton2016avfma"] == "Benson & Clinton 2016"
     assert labels["gibler2009ima"] == "Gibler 2009"
     # two Miller 2022s: the territorial-threat article and peacesciencer, told apart as APA does
-    assert {labels["miller2022rirm"], labels["miller2022peacesciencer"]} == {"Miller 2022a", "Miller 2022b"}
+    # ordered by title, as APA does: "A Random Item Response Model ..." before "peacesciencer ..."
+    assert (labels["miller2022rirm"], labels["miller2022peacesciencer"]) == ("Miller 2022a", "Miller 2022b")
     assert len(set(labels.values())) == len(labels)
     assert source_citations(PATHS)["atop_alliance"] == ["Leeds et al. 2002", labels["miller2022peacesciencer"]]
 
@@ -192,3 +193,15 @@ def test_a_source_citing_an_undefined_reference_is_named(tmp_path):
 def test_a_malformed_reference_is_named(tmp_path, old, new, fragment):
     with pytest.raises(ConfigError, match=re.escape(fragment)):
         load_references(broken_manifest(tmp_path, old, new))
+
+
+def test_the_catalogue_names_each_features_citations():
+    from foedus.features.catalogue import catalogue_frame
+    from foedus.features.families import FAMILIES
+
+    frame = catalogue_frame(FAMILIES, citations=source_citations(PATHS)).set_index("name")
+    assert frame.loc["cinc_stronger", "cite"] == "Singer et al. 1972; Singer 1987; Miller 2022b"
+    # a feature of several sources names each reference once
+    threat = frame.loc["shared_threat", "cite"].split("; ")
+    assert "Gibler et al. 2016" in threat and "Thompson & Dreyer 2011" in threat and len(threat) == len(set(threat))
+    assert "cite" not in catalogue_frame(FAMILIES).columns  # callers without the manifest see the old frame
