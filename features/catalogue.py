@@ -81,9 +81,11 @@ class Family:
         return out.reset_index(drop=True)
 
 
-def catalogue_frame(families: list[Family], coverage: dict[str, tuple[int, int]] | None = None) -> pd.DataFrame:
+def catalogue_frame(families: list[Family], coverage: dict[str, tuple[int, int]] | None = None,
+                    citations: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """One row per feature: name, family, sources (with their last covered year), lag, unit, meaning,
-    label and level."""
+    label and level; with ``citations`` (source -> its short references,
+    ``citations.source_citations()``) a ``cite`` column."""
     rows = []
     for family in families:
         for f in family.features:
@@ -92,11 +94,15 @@ def catalogue_frame(families: list[Family], coverage: dict[str, tuple[int, int]]
             )
             rows.append({"name": f.name, "family": f.family, "sources": srcs, "lag": f.lag,
                          "unit": f.unit, "meaning": f.meaning, "label": f.label, "level": f.level})
+            if citations is not None:
+                rows[-1]["cite"] = "; ".join(dict.fromkeys(c for s in f.sources for c in citations.get(s, ())))
     return pd.DataFrame(rows)
 
 
-def catalogue_markdown(families: list[Family], coverage: dict[str, tuple[int, int]] | None = None) -> str:
-    frame = catalogue_frame(families, coverage)
+def catalogue_markdown(families: list[Family], coverage: dict[str, tuple[int, int]] | None = None,
+                       citations: dict[str, list[str]] | None = None) -> str:
+    frame = catalogue_frame(families, coverage, citations)
+    cite = citations is not None
     lines = [
         "# Feature catalogue",
         "",
@@ -107,9 +113,10 @@ def catalogue_markdown(families: list[Family], coverage: dict[str, tuple[int, in
     ]
     for family in families:
         lines += [f"## {family.name}", "", family.doc, "",
-                  "| feature | label | level | sources | lag | unit | meaning |", "|---|---|---|---|---|---|---|"]
+                  "| feature | label | level | sources | lag | unit | meaning |" + (" cite |" if cite else ""),
+                  "|---|---|---|---|---|---|---|" + ("---|" if cite else "")]
         for row in frame[frame["family"] == family.name].itertuples():
             lines.append(f"| `{row.name}` | {row.label} | {row.level} | {row.sources} | {row.lag} | {row.unit} "
-                         f"| {row.meaning} |")
+                         f"| {row.meaning} |" + (f" {row.cite} |" if cite else ""))
         lines.append("")
     return "\n".join(lines)

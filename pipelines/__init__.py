@@ -14,6 +14,7 @@ The notebook API (each CLI command is a thin layer over one of these):
 - ``foedus.compare(spec)``: the latest backtest runs (``foedus compare``).
 - ``foedus.run(spec)``: the main job end to end (``foedus run``).
 - ``foedus.LabelSpec``: which alliances count as an onset.
+- ``foedus.cite(spec)``: BibTeX or text references for the sources a build used (``foedus cite``).
 
 Names are imported lazily, so ``import foedus.features`` never loads the CLI or models.
 """
@@ -33,6 +34,7 @@ _API = {
     "train": "foedus.jobs",
     "compare": "foedus.jobs",
     "BuildResult": "foedus.jobs",
+    "cite": "foedus.jobs",
     "load_source": "foedus.features.readers",
     "resolve_state": "foedus.features.states",
     "LabelSpec": "foedus.features.labels",

@@ -241,6 +241,32 @@ def run(
     out.print(f"final {final_model}: run {result.train_run}; {result.promotion.describe()}")
 
 
+@app.command()
+def cite(
+    spec: str = _spec_option(),
+    fmt: str = typer.Option("bibtex", "--format", help="bibtex, text (one APA-like line per reference) or both."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file (atomically), not stdout."),
+    all_sources: bool = typer.Option(False, "--all", help="Cite every source in the manifest, not only a build's."),
+) -> None:
+    """Print the references to cite for exactly the sources a build used (its sidecar, else the spec), as ps_cite()."""
+    from foedus.features.errors import InvalidInput
+    from foedus.jobs import cite as cite_job
+
+    if output is not None and output.is_dir():
+        raise InvalidInput(f"--output {output} is a folder: give a file name, e.g. {output / 'references.bib'}")
+    cited = cite_job(spec, all_sources=all_sources)
+    text = cited.render(fmt)
+    summary = f"{len(cited.references)} references for the {len(cited.sources)} sources of {cited.origin}"
+    if output is not None:
+        from foedus.features.atomic import write_atomic
+
+        write_atomic(output, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+        out.print(f"wrote {summary} to {output}", markup=False, highlight=False)
+        return
+    sys.stdout.write(text + "\n")  # raw: BibTeX braces and brackets are not rich markup
+    err.print(summary, markup=False, highlight=False)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:

@@ -203,7 +203,10 @@ def feature_catalogue(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, paths: Path
         coverage = load_sources(sources_of(families), paths).coverage
     except FoedusError:
         pass  # without the raw data the catalogue is still printed, without coverage years
-    return catalogue_frame(families, coverage), catalogue_markdown(families, coverage)
+    from foedus.features.citations import source_citations
+
+    citations = source_citations(paths)
+    return catalogue_frame(families, coverage, citations), catalogue_markdown(families, coverage, citations)
 
 
 def _state_names(paths: Paths) -> dict[int, str]:
@@ -310,3 +313,54 @@ def run(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, models: str | Sequence[st
     run_id, promotion = train(spec, final_model, paths=paths)
     return RunResult(build=built, backtests=results, train_run=run_id, promotion=promotion,
                      compare=compare(spec, last=len(results), paths=paths))
+
+
+@dataclass(frozen=True)
+class Cited:
+    """What ``cite`` returns: the sources, the references to cite for them, and where the list came from."""
+
+    sources: list[str]
+    references: list  # foedus.features.manifest.Reference, in reference-list order
+    origin: str
+
+    def render(self, fmt: str = "bibtex") -> str:
+        """``bibtex``, ``text`` (one APA-like line per reference) or ``both``."""
+        from foedus.features.citations import render
+
+        return render(self.references, fmt)
+
+    def __str__(self) -> str:
+        return self.render("bibtex")
+
+
+def cite(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, all_sources: bool = False, first: int = FIRST_YEAR,
+         last: int = LAST_YEAR, paths: Paths | None = None) -> Cited:
+    """The references to cite for exactly the sources a build used, as peacesciencer's ``ps_cite()``.
+
+    The sources are those the build's sidecar records (``dyad_years_<spec>.json``); before the
+    build exists, the same list is computed from the spec without building. ``all_sources``
+    cites every source in the manifest instead.
+
+    >>> print(cite("atop:any:1").render("text"))   # doctest: +SKIP
+    """
+    from foedus.features.citations import citations_for
+
+    paths = paths or Paths.discover()
+    if all_sources:
+        keys, origin = list(load_manifest(paths.manifest)), f"every source in {paths.manifest}"
+    else:
+        spec = _spec(spec)
+        first, last = check_span(first, last)
+        sidecar = output_path(spec, first, last, paths).with_suffix(".json")
+        if sidecar.is_file():
+            try:
+                keys = list(json.loads(sidecar.read_text())["sources"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise FoedusError(f"build sidecar {sidecar} is unreadable or lists no sources ({exc}): "
+                                  f"rebuild with `foedus build -l {spec} --force`") from exc
+            origin = f"the build of {spec} (sidecar {sidecar})"
+        else:
+            # the list _provenance records in the sidecar, computed without building
+            keys = list(dict.fromkeys(["cow_ddy", spec.alliance_source.source_key, *sources_of(families_for(spec))]))
+            origin = f"label spec {spec} (not built yet: the sources its build reads)"
+    return Cited(sources=keys, references=citations_for(keys, paths), origin=origin)

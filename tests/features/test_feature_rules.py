@@ -92,7 +92,8 @@ def test_the_documented_catalogue_is_up_to_date(sources):
     from pathlib import Path
 
     from foedus.features.catalogue import catalogue_markdown
+    from foedus.features.citations import source_citations
 
     docs = Path(__file__).resolve().parents[2] / "docs" / "features.md"
-    expected = catalogue_markdown(with_coverage(FAMILIES), sources.coverage) + "\n"
+    expected = catalogue_markdown(with_coverage(FAMILIES), sources.coverage, source_citations()) + "\n"
     assert docs.read_text() == expected, "regenerate it: foedus features list --markdown docs/features.md"

@@ -49,3 +49,18 @@ def test_a_build_without_its_sidecar_is_not_reused(own_paths):
     first = build("atop:any:1", 1946, 1947, paths=own_paths)
     first.path.with_suffix(".json").unlink()
     assert not build("atop:any:1", 1946, 1947, paths=own_paths).reused
+
+
+def test_cite_reads_the_sources_of_the_build_and_the_spec_gives_the_same_list(own_paths):
+    from foedus.features.citations import citations_for
+    from foedus.jobs import cite
+
+    before = cite("atop:any:1", first=1946, last=1947, paths=own_paths)
+    assert "not built yet" in before.origin
+    built = build("atop:any:1", 1946, 1947, paths=own_paths)
+    sidecar = json.loads(built.path.with_suffix(".json").read_text())
+    after = cite("atop:any:1", first=1946, last=1947, paths=own_paths)
+    assert "sidecar" in after.origin and after.sources == list(sidecar["sources"])
+    # the list computed without building is the one the build records
+    assert before.sources == after.sources
+    assert after.references == citations_for(sidecar["sources"], own_paths)

@@ -7,7 +7,9 @@ traceback, and no partial output file.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -175,3 +177,58 @@ def test_features_list_prints_and_writes_the_catalogue(project, tmp_path):
     assert result.returncode == 0, result.stderr
     text = target.read_text()
     assert text.startswith("# Feature catalogue") and "| `log_cinc_ratio` |" in text
+
+
+def cited_keys(bib: str) -> set[str]:
+    return set(re.findall(r"^@\w+\{([^,\s]+),$", bib, flags=re.M))
+
+
+def test_cite_has_help():
+    result = foedus("cite", "--help")
+    assert result.returncode == 0 and "Usage" in result.stdout and "--format" in result.stdout
+
+
+def test_cite_gives_the_references_of_exactly_the_sources_a_build_uses(project):
+    from foedus.features.citations import citations_for
+    from foedus.features.config import Paths
+    from foedus.jobs import build
+
+    paths = Paths(root=ROOT, data=Path(project["FOEDUS_DATA_DIR"]), mirror=Path(project["FOEDUS_MIRROR"]))
+    sidecar = json.loads(build("atop:any:1", 1946, 1947, paths=paths).path.with_suffix(".json").read_text())
+    result = foedus("cite", "-l", "atop:any:1", env_extra=project)  # no full build yet: computed from the spec
+    assert result.returncode == 0, result.stderr
+    cited = cited_keys(result.stdout)
+    assert cited == {ref.key for ref in citations_for(sidecar["sources"], paths)}
+    assert {"leedsetal2002atop", "gibleretal2016amid", "miller2022peacesciencer"} <= cited
+    assert "bensonclinton2016avfma" not in cited and "gibler2009ima" not in cited  # no feature reads them
+
+    # a build's sidecar is what counts: an older build that read no IGO data cites no IGO article
+    del sidecar["sources"]["cow_igo_ndy"]
+    (paths.processed / "dyad_years_atop_any_h1.json").write_text(json.dumps(sidecar))
+    result = foedus("cite", "-l", "atop:any:1", env_extra=project)
+    assert "sidecar" in result.stderr and cited_keys(result.stdout) == cited - {"pevehouseetal2020tow",
+                                                                               "wallacesinger1970igo"}
+
+
+def test_cite_all_and_cow_labels(project):
+    everything = cited_keys(foedus("cite", "--all", env_extra=project).stdout)
+    assert "bensonclinton2016avfma" in everything and len(everything) == 29
+    cow = cited_keys(foedus("cite", "-l", "cow:any:1", env_extra=project).stdout)
+    assert "gibler2009ima" in cow and "leedsetal2002atop" not in cow
+
+
+def test_cite_writes_text_to_a_file(project, tmp_path):
+    target = tmp_path / "refs" / "references.txt"
+    result = foedus("cite", "--format", "text", "--output", str(target), env_extra=project)
+    assert result.returncode == 0, result.stderr
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert any(line.startswith("Leeds, B. A., Ritter, J. M., Mitchell, S. M., & Long, A. G. (2002).") for line in lines)
+    assert f"to {target}" in result.stdout and not list(target.parent.glob(".*.part"))
+
+
+@pytest.mark.parametrize("args, fragment", [(["-l", "atop:foo"], "unknown obligation type 'foo'"),
+                                            (["--format", "ris"], "unknown citation format 'ris'")])
+def test_cite_bad_input(project, tmp_path, args, fragment):
+    target = tmp_path / "refs.bib"
+    assert_user_error(foedus("cite", *args, "--output", str(target), env_extra=project), fragment)
+    assert not target.exists()
