@@ -109,16 +109,20 @@ class Dyads:
 def stronger_weaker(a: np.ndarray, b: np.ndarray, by_a: np.ndarray, by_b: np.ndarray):
     """Order a pair's values by another quantity: (value of the one with larger ``by``, other).
 
-    Where ``by`` ties or is missing, (max, min) of the values: the result never depends on
-    which state has the lower code.
+    Missing stays missing: where either ``by`` is missing, which state is stronger is unknown,
+    so both results are missing (never the one known value twice). Where ``by`` ties, (max,
+    min) of the values, missing if either is: the result never depends on which state has the
+    lower code.
     """
     with np.errstate(invalid="ignore"):
         a_first, b_first = by_a > by_b, by_b > by_a
-        tied = ~(a_first | b_first)
-        hi, lo = np.fmax(a, b), np.fmin(a, b)
+        unknown = np.isnan(by_a) | np.isnan(by_b)
+        tied = ~(a_first | b_first | unknown)
         first = np.where(b_first, b, a)
         second = np.where(b_first, a, b)
-        return np.where(tied, hi, first), np.where(tied, lo, second)
+        first = np.where(tied, np.maximum(a, b), first)
+        second = np.where(tied, np.minimum(a, b), second)
+        return np.where(unknown, np.nan, first), np.where(unknown, np.nan, second)
 
 
 def min_max(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

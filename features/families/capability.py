@@ -57,17 +57,15 @@ def capability(dyads: Dyads, sources: Sources) -> pd.DataFrame:
     strong, weak = stronger_weaker(cinc1, cinc2, cinc1, cinc2)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = strong / (strong + weak)
-        log_ratio = np.log(np.fmax(strong, CINC_FLOOR)) - np.log(np.fmax(weak, CINC_FLOOR))
-        log_ratio = np.where(np.isnan(strong) | np.isnan(weak), np.nan, log_ratio)
+        # np.maximum, not fmax: a missing CINC must stay missing, not become the floor
+        log_ratio = np.log(np.maximum(strong, CINC_FLOOR)) - np.log(np.maximum(weak, CINC_FLOOR))
         ratios = {}
         for col in ("milex", "milper"):
             a, b = dyads.state_values(nmc, col)
             ratios[col] = np.abs(np.log1p(a) - np.log1p(b))
         old1, old2 = dyads.state_values(nmc, "cinc", lag=6)
-        g1 = np.log(np.fmax(cinc1, CINC_FLOOR)) - np.log(np.fmax(old1, CINC_FLOOR))
-        g2 = np.log(np.fmax(cinc2, CINC_FLOOR)) - np.log(np.fmax(old2, CINC_FLOOR))
-    g1 = np.where(np.isnan(cinc1) | np.isnan(old1), np.nan, g1)
-    g2 = np.where(np.isnan(cinc2) | np.isnan(old2), np.nan, g2)
+        g1 = np.log(np.maximum(cinc1, CINC_FLOOR)) - np.log(np.maximum(old1, CINC_FLOOR))
+        g2 = np.log(np.maximum(cinc2, CINC_FLOOR)) - np.log(np.maximum(old2, CINC_FLOOR))
     g_strong, g_weak = stronger_weaker(g1, g2, cinc1, cinc2)
 
     first, last = sources.coverage["cow_majors"]
