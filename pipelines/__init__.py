@@ -9,10 +9,10 @@ The notebook API (each CLI command is a thin layer over one of these):
 - ``foedus.labelled_universe(spec)``: the dyad-year universe with ``at_risk`` and ``onset``.
 - ``foedus.build(spec)``: the same, written to ``data/processed/`` (``foedus build``).
 - ``foedus.describe(spec)``: onset rates overall and among shared-threat dyad-years, by era.
-- ``foedus.backtest(spec, models)``: out-of-time backtests tracked in MLflow (``foedus backtest``).
+- ``foedus.backtest(spec, models)``: out-of-time backtests (computed, then logged to MLflow; ``foedus backtest``).
 - ``foedus.train(spec, model)``: the final model, registered with the champion rule (``foedus train``).
 - ``foedus.compare(spec)``: the latest backtest runs (``foedus compare``).
-- ``foedus.run(spec)``: the main job end to end (``foedus run``).
+- ``foedus.run(spec)``: the main job end to end (``foedus run``); returns a ``RunResult``.
 - ``foedus.LabelSpec``: which alliances count as an onset.
 - ``foedus.cite(spec)``: BibTeX or text references for the sources a build used (``foedus cite``).
 
@@ -34,6 +34,7 @@ _API = {
     "train": "foedus.jobs",
     "compare": "foedus.jobs",
     "BuildResult": "foedus.jobs",
+    "RunResult": "foedus.jobs",
     "cite": "foedus.jobs",
     "load_source": "foedus.features.readers",
     "resolve_state": "foedus.features.states",

@@ -48,12 +48,32 @@ def project(tmp_path, paths):
 @pytest.mark.parametrize(
     "command",
     [[], ["data"], ["data", "fetch"], ["data", "status"], ["states"], ["states", "resolve"], ["build"], ["run"],
-     ["features"], ["features", "list"], ["describe"], ["backtest"], ["train"], ["compare"]],
+     ["features"], ["features", "list"], ["describe"], ["backtest"], ["train"], ["compare"], ["cite"]],
 )
 def test_every_command_has_help(command):
-    result = foedus(*command, "--help")
-    assert result.returncode == 0, result.stderr
-    assert "Usage" in result.stdout
+    from typer.testing import CliRunner
+
+    from foedus.cli import app
+
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_the_installed_entry_point_answers():
+    result = foedus("--help")
+    assert result.returncode == 0 and "backtest" in result.stdout and "cite" in result.stdout
+
+
+def test_backtest_help_lists_every_model_of_the_catalogue():
+    from typer.testing import CliRunner
+
+    from foedus.cli import app
+    from foedus.models.catalogue import MODELS
+
+    output = " ".join(CliRunner().invoke(app, ["backtest", "--help"], terminal_width=400).output.split())
+    for model in MODELS.values():
+        assert model.name in output
 
 
 def test_build_writes_the_labelled_table_with_its_provenance(project):

@@ -1,0 +1,32 @@
+"""The model catalogue: one table of names, descriptions and factories for every caller."""
+
+from __future__ import annotations
+
+import pytest
+from sklearn.base import clone, is_classifier
+
+from foedus.features.errors import InvalidInput
+from foedus.models.catalogue import DEFAULT_SEED, MODELS, make_model, model_names
+
+
+def test_every_model_is_a_fresh_scikit_learn_classifier_with_a_description():
+    for name, spec in MODELS.items():
+        model = make_model(name)
+        assert is_classifier(model) and not hasattr(model, "classes_"), name  # unfitted
+        clone(model)  # hyperparameters live in __init__, as scikit-learn requires
+        assert spec.description and spec.name == name
+    assert make_model("lightgbm").seed == DEFAULT_SEED
+    assert make_model("lightgbm", seed=3, num_leaves=7).get_params()["num_leaves"] == 7
+
+
+def test_names_are_checked_once_with_the_choices_in_the_message():
+    assert model_names("lightgbm, base-rate") == ["lightgbm", "base-rate"]
+    with pytest.raises(InvalidInput, match="unknown model xgboost: choose from lightgbm, logit-literature"):
+        model_names("lightgbm,xgboost")
+    with pytest.raises(InvalidInput, match="no model given"):
+        model_names([])
+
+
+def test_only_a_tunable_model_takes_hyperparameters():
+    with pytest.raises(InvalidInput, match="base-rate takes no hyperparameters"):
+        make_model("base-rate", num_leaves=7)
