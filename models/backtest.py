@@ -22,7 +22,8 @@ from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import era_of
 from foedus.models import explain
 from foedus.models.catalogue import DEFAULT_SEED, make_model
-from foedus.models.folds import DEFAULT_FOLDS, Fold, split
+from foedus.models.estimators import feature_columns
+from foedus.models.folds import DEFAULT_FOLDS, Fold, labelled, split
 from foedus.models.metrics import score
 
 # Columns kept beside each forecast so that slices and explanations need no second look-up.
@@ -167,3 +168,26 @@ def run_backtest(table: pd.DataFrame, model_name: str, folds: Sequence[Fold] = D
         threat_without_alliance=pd.concat([r.threat_without_alliance for r in results], ignore_index=True),
         onsets_without_threat=pd.concat([r.onsets_without_threat for r in results], ignore_index=True),
         shap_sample=shap_sample)
+
+
+@dataclass
+class FinalFit:
+    """A model fitted on every labelled year (what ``foedus train`` registers)."""
+
+    model_name: str
+    model: object
+    features: list[str]  # the columns it reads
+    train: pd.DataFrame  # the labelled rows it was fitted on
+    seed: int
+
+    @property
+    def train_onsets(self) -> int:
+        return int(self.train["onset"].astype(int).sum())
+
+
+def fit_final(table: pd.DataFrame, model_name: str, *, seed: int = DEFAULT_SEED,
+              params: Mapping | None = None) -> FinalFit:
+    """Fit ``model_name`` on every labelled at-risk dyad-year of ``table``. Pure, like ``run_fold``."""
+    train = table.loc[labelled(table)]
+    model = make_model(model_name, seed=seed, **(params or {})).fit(train, train["onset"].astype(int).to_numpy())
+    return FinalFit(model_name, model, list(getattr(model, "features_", feature_columns(table))), train, seed)

@@ -5,7 +5,7 @@ run with a nested run per fold: params, metrics (per fold, pooled, per slice), t
 commit, data digest, foedus version), the training data (``mlflow.data``), every fold's
 out-of-sample forecasts as Parquet, plots, the threat-without-alliance tables and the fitted
 models. It computes nothing the result does not hold. ``train_final`` fits the model on all
-labelled years and registers it (see ``registry``).
+labelled years (``backtest.fit_final``, pure) and logs and registers it (see ``registry``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from mlflow.tracking import MlflowClient
 from foedus.features.errors import FoedusError
 from foedus.features.universe import DYAD_YEAR
 from foedus.models import plots
-from foedus.models.backtest import BacktestResult
+from foedus.models.backtest import BacktestResult, fit_final
 from foedus.models.catalogue import DEFAULT_SEED, make_model
 from foedus.models.estimators import feature_columns
-from foedus.models.folds import labelled, split
+from foedus.models.folds import split
 from foedus.models.registry import Promotion, promote_if_better, registered_name
 from foedus.models.tracking import (
     data_digest,
@@ -141,21 +141,18 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
         raise FoedusError(f"no finished backtest of {model_name} for {spec}: run `foedus backtest -l {spec} "
                           f"--models {model_name}` first (the champion rule needs its average precision)")
     ap = backtest_run.data.metrics.get("average_precision", float("nan"))
-    rows = labelled(table)
-    X = table.loc[rows]
-    y = X["onset"].astype(int).to_numpy()
-    model = make_model(model_name, seed=seed, **(params or {})).fit(X, y)
-    features = getattr(model, "features_", feature_columns(table))
+    final = fit_final(table, model_name, seed=seed, params=params)
+    X = final.train
     mlflow.set_experiment(experiment_id=experiment_id(spec, root))
     tags = {**_tags(provenance, "train", model_name, spec), "backtest_run_id": backtest_run.info.run_id}
     with mlflow.start_run(run_name=f"{model_name} final", tags=tags) as run:
-        mlflow.log_params({"model": model_name, "label_spec": str(spec), "seed": seed, "train_rows": int(rows.sum()),
+        mlflow.log_params({"model": model_name, "label_spec": str(spec), "seed": seed, "train_rows": len(X),
                            "train_first_year": int(X["year"].min()), "train_last_year": int(X["year"].max())})
-        log_metrics({"backtest_average_precision": ap, "train_onsets": float(y.sum())})
+        log_metrics({"backtest_average_precision": ap, "train_onsets": float(final.train_onsets)})
         _log_training_data(X[[*DYAD_YEAR, "onset", *feature_columns(table)]], f"{spec.name} all years")
-        info = log_onset_model(model, features, X, spec)
-        if hasattr(model, "feature_importances_"):
-            _log_figure(plots.feature_importance(model), "plots/feature_importance.png")
+        info = log_onset_model(final.model, final.features, X, spec)
+        if hasattr(final.model, "feature_importances_"):
+            _log_figure(plots.feature_importance(final.model), "plots/feature_importance.png")
         version = mlflow.register_model(info.model_uri, registered_name(spec),
                                         tags={"model": model_name, "backtest_run_id": backtest_run.info.run_id})
         promotion = promote_if_better(MlflowClient(), registered_name(spec), version.version, ap)
