@@ -76,6 +76,11 @@ class LabelSpec:
         return f"{self.source}:{self.obligation}:{self.horizon}"
 
 
+def as_label_spec(spec: LabelSpec | str) -> LabelSpec:
+    """``spec`` itself, or parsed from text such as ``atop:defense:5``."""
+    return spec if isinstance(spec, LabelSpec) else LabelSpec.parse(spec)
+
+
 def label_dyad_years(
     universe: pd.DataFrame,
     allied: pd.DataFrame,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -49,3 +51,14 @@ def test_a_build_without_its_sidecar_is_not_reused(own_paths):
     first = build("atop:any:1", 1946, 1947, paths=own_paths)
     first.path.with_suffix(".json").unlink()
     assert not build("atop:any:1", 1946, 1947, paths=own_paths).reused
+
+
+def test_the_build_lives_in_features_and_loads_neither_models_nor_the_cli():
+    code = ("import sys, foedus.features.build; "
+            "print([m for m in ('foedus.models', 'foedus.cli', 'foedus.jobs', 'mlflow') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    import foedus
+    import foedus.features.build as features_build
+
+    assert foedus.build is features_build.build and foedus.BuildResult is features_build.BuildResult
