@@ -5,18 +5,45 @@ vectorised look-ups every family needs, always lagged: a value "for year t" is r
 the source at year t - ``lag`` (1 by default), so no feature of year t sees year t.
 
 ``Sources`` holds the typed source tables and the years each covers. A family reads only
-the sources it declares, so a build can run on sources cut at a vintage year.
+the sources it declares (it gets a view, ``Sources.only``, and any other read raises), so a
+build can run on sources cut at a vintage year.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from foedus.features.universe import dyad_year_key
+
+
+class UndeclaredSource(LookupError):
+    """A family read a source it does not declare: a bug in the family, not in the data."""
+
+
+class _Declared(Mapping):
+    """``mapping`` as seen by ``reader``: any key outside ``declared`` raises ``UndeclaredSource``.
+
+    Not a KeyError, so that even ``key in view`` raises: testing for an undeclared source is
+    reading it.
+    """
+
+    def __init__(self, mapping: Mapping, declared: Iterable[str], reader: str):
+        self._mapping, self._declared, self._reader = mapping, tuple(declared), reader
+
+    def __getitem__(self, key):
+        if key not in self._declared:
+            raise UndeclaredSource(f"{self._reader} read source '{key}' it does not declare")
+        return self._mapping[key]
+
+    def __iter__(self) -> Iterator:
+        return (key for key in self._declared if key in self._mapping)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass
@@ -35,6 +62,12 @@ class Sources:
         """Boolean array: does source ``key`` cover each of ``years``?"""
         first, last = self.coverage[key]
         return (years >= first) & (years <= last)
+
+    def only(self, keys: Iterable[str], reader: str) -> "Sources":
+        """A view of the sources ``keys`` alone, for ``reader`` (e.g. "family threat"): reading
+        any other source raises ``UndeclaredSource`` naming the reader and the source."""
+        keys = tuple(keys)
+        return Sources(_Declared(self.tables, keys, reader), _Declared(self.coverage, keys, reader))
 
 
 @dataclass

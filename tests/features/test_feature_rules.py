@@ -6,6 +6,7 @@
   changes nothing.
 - Coverage-aware: where none of a feature's sources covers t-1, the feature is missing.
 - Declared once: every column is in the catalogue exactly once.
+- Sources declared: a family sees only the sources it declares; reading another raises.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from foedus.features.catalogue import catalogue_frame
-from foedus.features.dyads import Sources
+from foedus.features.catalogue import Family, catalogue_frame
+from foedus.features.dyads import Dyads, Sources, UndeclaredSource
 from foedus.features.families import FAMILIES
 from foedus.features.table import feature_table, with_coverage
 from foedus.features.vintage import cut_sources
@@ -96,3 +97,29 @@ def test_the_documented_catalogue_is_up_to_date(sources):
     docs = Path(__file__).resolve().parents[2] / "docs" / "features.md"
     expected = catalogue_markdown(with_coverage(FAMILIES), sources.coverage) + "\n"
     assert docs.read_text() == expected, "regenerate it: foedus features list --markdown docs/features.md"
+
+
+def test_a_family_reads_only_the_sources_it_declares():
+    nmc = pd.DataFrame({"ccode": [2, 200], "year": [1950, 1950], "cinc": [0.3, 0.1]})
+    majors = pd.DataFrame({"ccode": [2], "year": [1950]})
+    sources = Sources({"cow_nmc": nmc, "cow_majors": majors}, {"cow_nmc": (1816, 2016), "cow_majors": (1816, 2024)})
+    dyads = Dyads([2], [200], [1951])
+
+    def probe(read):
+        family = Family("probe", ("cow_nmc",), "reads what a test tells it to")
+        family.feature("value", "count", "a value")
+        family.compute(lambda dyads, seen: pd.DataFrame({"value": [float(read(seen))]}))
+        return family
+
+    assert probe(lambda seen: seen["cow_nmc"]["cinc"].sum())(dyads, sources)["value"].tolist() == [pytest.approx(0.4)]
+    assert probe(lambda seen: seen.coverage["cow_nmc"][0])(dyads, sources)["value"].tolist() == [1816]
+    assert probe(lambda seen: len(seen.tables))(dyads, sources)["value"].tolist() == [1]
+    message = "family probe read source 'cow_majors' it does not declare"
+    for undeclared in (lambda seen: len(seen["cow_majors"]), lambda seen: seen.coverage["cow_majors"][0],
+                       lambda seen: seen.covers("cow_majors", np.array([1950])).sum(),
+                       lambda seen: "cow_majors" in seen.tables):
+        with pytest.raises(UndeclaredSource, match=message):
+            probe(undeclared)(dyads, sources)
+    # a declared source the build did not load is a different error
+    with pytest.raises(KeyError, match="not loaded"):
+        probe(lambda seen: len(seen["cow_nmc"]))(dyads, Sources({}, {}))
