@@ -11,13 +11,17 @@ build can run on sources cut at a vintage year.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from foedus.features.universe import dyad_year_key
+
+T = TypeVar("T")
 
 
 class UndeclaredSource(LookupError):
@@ -46,12 +50,31 @@ class _Declared(Mapping):
         return sum(1 for _ in self)
 
 
+class _Memo:
+    """Values made once and then shared, also between threads (one lock per value)."""
+
+    def __init__(self):
+        self._values: dict = {}
+        self._locks: dict = {}
+        self._guard = threading.Lock()
+
+    def get(self, key, make: Callable[[], T]) -> T:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # a second caller waits for the first one's value instead of making it again
+            if key not in self._values:
+                self._values[key] = make()
+            return self._values[key]
+
+
 @dataclass
 class Sources:
-    """Source tables by key, with the (first, last) year each covers."""
+    """Source tables by key, with the (first, last) year each covers. The tables are never
+    changed once loaded: what is derived from them is made once and shared (``derived``)."""
 
     tables: Mapping[str, pd.DataFrame]
     coverage: Mapping[str, tuple[int, int]]
+    memo: _Memo = field(default_factory=_Memo, repr=False, compare=False)  # shared by the views of ``only``
 
     def __getitem__(self, key: str) -> pd.DataFrame:
         if key not in self.tables:
@@ -67,7 +90,14 @@ class Sources:
         """A view of the sources ``keys`` alone, for ``reader`` (e.g. "family threat"): reading
         any other source raises ``UndeclaredSource`` naming the reader and the source."""
         keys = tuple(keys)
-        return Sources(_Declared(self.tables, keys, reader), _Declared(self.coverage, keys, reader))
+        return Sources(_Declared(self.tables, keys, reader), _Declared(self.coverage, keys, reader), self.memo)
+
+    def derived(self, key: str, what: tuple, make: Callable[[], T]) -> T:
+        """``make()``: a table derived from source ``key`` alone, ``what`` saying which (e.g. its
+        foe matrices over a code list and years). Made once for these sources and shared by
+        every family that asks for the same, so two families never build it twice."""
+        self[key]  # only a reader that declares ``key`` may use what is derived from it
+        return self.memo.get((key, *what), make)
 
 
 @dataclass
