@@ -26,6 +26,7 @@ import pandas as pd
 from foedus.features.alliances import ALLIANCE_SOURCES, AllianceSource
 from foedus.features.errors import InvalidInput
 from foedus.features.universe import dyad_year_key
+from foedus.features.years import count_by_era
 
 MAX_HORIZON = 20
 
@@ -119,26 +120,21 @@ def label_dyad_years(
     return universe.assign(at_risk=at_risk, onset=onset)
 
 
-def counts_by_era(labelled: pd.DataFrame) -> pd.DataFrame:
-    """Dyad-years, at-risk dyad-years, onsets, missing onsets and onset rate per era and overall."""
-    from foedus.features.years import era_of
+def labelled(table: pd.DataFrame) -> np.ndarray:
+    """The at-risk dyad-years whose onset is known: the rows rates are over and models learn from."""
+    return (table["at_risk"].fillna(False) & table["onset"].notna()).to_numpy(dtype=bool)
 
-    frame = labelled.assign(era=era_of(labelled["year"]))
-    grouped = frame.groupby("era", observed=False)
-    counts = pd.DataFrame(
-        {
-            "dyad_years": grouped.size(),
-            "at_risk": grouped["at_risk"].sum(),
-            "onsets": grouped["onset"].sum(),
-            "onset_unknown": grouped["onset"].apply(lambda s: int(s.isna().sum())),
-        }
-    )
-    counts.loc["all"] = counts.sum()
-    counts = counts.astype("int64")
+
+def counts_by_era(labelled_table: pd.DataFrame) -> pd.DataFrame:
+    """Dyad-years, at-risk dyad-years, onsets, missing onsets and onset rate per era and overall."""
+    onset = labelled_table["onset"]
+    counts = count_by_era(labelled_table["year"].to_numpy(), {
+        "dyad_years": np.ones(len(labelled_table), dtype=bool),
+        "at_risk": labelled_table["at_risk"].fillna(False).to_numpy(dtype=bool),
+        "onsets": onset.fillna(False).to_numpy(dtype=bool),
+        "onset_unknown": onset.isna().to_numpy(),
+        "known": labelled(labelled_table),
+    })
     # The rate is over at-risk dyad-years whose onset is known.
-    known = frame[frame["at_risk"].fillna(False) & frame["onset"].notna()]
-    denom = known.groupby("era", observed=False).size()
-    denom.loc["all"] = len(known)
-    counts["onset_rate"] = counts["onsets"] / denom.reindex(counts.index).replace(0, np.nan)
-    counts.index.name = "era"
+    counts["onset_rate"] = counts["onsets"] / counts.pop("known").replace(0, np.nan)
     return counts
