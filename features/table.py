@@ -56,6 +56,9 @@ def feature_table(universe: pd.DataFrame, sources: Sources, families: list[Famil
     returns it). Each family sees only ``sources``, so cut sources give vintage features.
     """
     dyads = Dyads.from_frame(universe)
+    # a memo of this build's own: what families derive from the sources is shared between them
+    # and dropped with the build, however often the same sources are used
+    sources = Sources(sources.tables, sources.coverage)
     parts = [universe[["ccode1", "ccode2", "year"]].reset_index(drop=True)]
     for family in with_coverage(families):
         with np.errstate(invalid="ignore"):  # NaN survives the cast; numpy may still flag it
