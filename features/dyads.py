@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TypeVar
 
 import numpy as np
@@ -128,10 +129,14 @@ class Dyads:
 
     def years(self) -> Iterator[tuple[int, slice]]:
         """(year, slice of rows) for each year present; rows of one year are contiguous."""
-        uniq, starts = np.unique(self.year, return_index=True)
-        ends = np.append(starts[1:], len(self.year))
-        for y, a, b in zip(uniq, starts, ends):
-            yield int(y), slice(int(a), int(b))
+        yield from self._year_rows
+
+    @cached_property
+    def _year_rows(self) -> list[tuple[int, slice]]:
+        # sorted by year: a new year starts where the year changes (found once, every family loops over it)
+        starts = np.flatnonzero(np.diff(self.year)) + 1
+        bounds = [0, *starts.tolist(), len(self.year)] if len(self.year) else []
+        return [(int(self.year[a]), slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
     # --- look-ups -------------------------------------------------------------------------
 

@@ -82,6 +82,11 @@ def as_label_spec(spec: LabelSpec | str) -> LabelSpec:
     return spec if isinstance(spec, LabelSpec) else LabelSpec.parse(spec)
 
 
+def _member(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``np.isin(values, keys)`` by hashing the keys: np.isin sorts both, ten times slower here."""
+    return pd.Index(values).isin(keys)
+
+
 def label_dyad_years(
     universe: pd.DataFrame,
     allied: pd.DataFrame,
@@ -104,8 +109,8 @@ def label_dyad_years(
     allied_keys = dyad_year_key(typed["ccode1"], typed["ccode2"], typed["year"])
 
     prev = year - 1
-    was_system = np.isin(dyad_year_key(c1, c2, prev), system_keys)
-    was_allied = np.isin(dyad_year_key(c1, c2, prev), allied_keys)
+    was_system = _member(dyad_year_key(c1, c2, prev), system_keys)
+    was_allied = _member(dyad_year_key(c1, c2, prev), allied_keys)
     prev_known = (prev >= first) & (prev <= last)
     at_risk = pd.array(~was_allied, dtype="boolean")
     at_risk[was_system & ~prev_known] = pd.NA
@@ -113,7 +118,7 @@ def label_dyad_years(
 
     allied_in_window = np.zeros(len(universe), dtype=bool)
     for k in range(spec.horizon):  # h is a few years: a loop over offsets, not over rows
-        allied_in_window |= np.isin(dyad_year_key(c1, c2, year + k), allied_keys)
+        allied_in_window |= _member(dyad_year_key(c1, c2, year + k), allied_keys)
     window_known = (year >= first) & (year + spec.horizon - 1 <= last)
     onset = at_risk & pd.array(allied_in_window, dtype="boolean")
     onset[~window_known] = pd.NA
