@@ -94,7 +94,7 @@ def s_score(allies: np.ndarray, members: np.ndarray) -> np.ndarray:
 
 def network(dyads: Dyads, sources: Sources, source: AllianceSource, columns: list[str]) -> pd.DataFrame:
     key = source.source_key
-    out = {name: np.full(len(dyads), np.nan) for name in columns}
+    out = {name: np.full(len(dyads), np.nan, dtype=np.float32) for name in columns}  # the table's type: half the memory
     allied = alliance_state(sources[key], source)
     codes = matrix_codes(dyads.codes, sources, (GML, TD, TSS), allied["ccode1"], allied["ccode2"])
     p1, p2 = positions(codes, dyads.ccode1), positions(codes, dyads.ccode2)
@@ -125,7 +125,7 @@ def network(dyads: Dyads, sources: Sources, source: AllianceSource, columns: lis
                 out[f"allied_to_partners_{name}"][rows] = partners_opponents(allies, rivals[k].at(s))[a, b]
         if foes.covers(s):
             out["allied_to_partners_foe"][rows] = partners_opponents(allies, foes.window(s, FOE_WINDOW))[a, b]
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 FAMILY = make_family("atop")

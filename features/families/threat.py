@@ -148,7 +148,7 @@ def common_foes_of(sources: Sources, a: int, b: int, year: int, width: int = WIN
 
 @FAMILY.compute
 def threat(dyads: Dyads, sources: Sources) -> pd.DataFrame:
-    out = {name: np.full(len(dyads), np.nan) for name in FAMILY.columns}
+    out = {name: np.full(len(dyads), np.nan, dtype=np.float32) for name in FAMILY.columns}  # the table's type
     codes = build_codes(dyads, sources)
     p1, p2 = positions(codes, dyads.ccode1), positions(codes, dyads.ccode2)
     gml, cowmid = dispute_foes(sources, GML, codes, dyads.year), dispute_foes(sources, COWMID, codes, dyads.year)
@@ -201,7 +201,7 @@ def threat(dyads: Dyads, sources: Sources) -> pd.DataFrame:
     terr1, terr2 = dyads.state_values(sources[TERR], "lterrthreat")
     out["terrthreat_min"], out["terrthreat_max"] = min_max(terr1, terr2)
     out["shared_threat"] = shared_threat(out["common_foes_10y"], out["common_rivals_td"], out["common_rivals_tss"])
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 def shared_threat(*components: np.ndarray) -> np.ndarray:
