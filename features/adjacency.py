@@ -8,8 +8,13 @@ never count. A family builds one dense n x n matrix per year over a fixed list o
 once per year and reads entry (i, j) for the dyads of that year.
 
 The code list must not depend on which years the universe holds (a one-year build must give
-the same values as a full one): use ``code_list`` with the dyads' codes and every code of
-the sources, not the dyads' codes alone.
+the same values as a full one): use ``matrix_codes``, the dyads' codes, every COW member's
+and every code of the sources, not the dyads' codes alone.
+
+The threat and network families read the same foe, rivalry and membership matrices:
+``dispute_foes``, ``rivalries`` and ``memberships`` make them once per build (``Sources.derived``)
+and hand both families the same object when their code lists agree, as they do on the real
+data (every alliance and COW MID code is a COW member's, or in GML or the rivalry data).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from foedus.features.dyads import Sources
+from foedus.features.readers import READERS, SYSTEM
 from foedus.features.readers.system import spell_last_years
 
 
@@ -38,6 +45,15 @@ def code_list(*code_arrays) -> np.ndarray:
     """The sorted union of COW codes: the rows and columns of every matrix of a build."""
     arrays = [np.asarray(a, dtype=np.int64).ravel() for a in code_arrays]
     return np.unique(np.concatenate(arrays)) if arrays else np.array([], dtype=np.int64)
+
+
+def matrix_codes(dyad_codes: np.ndarray, sources: Sources, keys: tuple[str, ...], *more) -> np.ndarray:
+    """A family's code list: the dyads' codes, every COW member's (``cw_system``), every code of
+    the dyadic sources ``keys`` and of the ``more`` code arrays. With all members in it, the list
+    of a one-year build is that of a full build, and families agree on it (and share matrices)
+    unless their own sources name a code no other does."""
+    pairs = [sources[key][column] for key in keys for column in ("ccode1", "ccode2")]
+    return code_list(dyad_codes, sources[SYSTEM]["ccode"], *pairs, *more)
 
 
 def positions(codes: np.ndarray, values) -> np.ndarray:
@@ -156,14 +172,63 @@ def state_year_values(table: pd.DataFrame, column: str, codes: np.ndarray, first
     return out
 
 
+class SystemMembers:
+    """Which of ``codes`` were COW system members at some time in each year (``cw_system`` spells).
+
+    A spell ending on the list's last day (2016-12-31) is still running.
+    """
+
+    def __init__(self, system: pd.DataFrame, codes: np.ndarray):
+        self.first = int(system["start"].dt.year.min()) if len(system) else None
+        if self.first is None:
+            return
+        start, last = system["start"].dt.year.to_numpy(np.int64), spell_last_years(system["end"]).astype(np.int64)
+        ccode = system["ccode"].to_numpy(np.int64)
+        pos = np.minimum(np.searchsorted(codes, ccode), len(codes) - 1)
+        listed = codes[pos] == ccode  # codes of the table that are not in ``codes`` are ignored
+        years = np.arange(self.first, max(int(last.max()), self.first) + 1)
+        alive = (start[:, None] <= years) & (last[:, None] >= years)  # spell x year
+        member = np.zeros((len(codes), len(years)), dtype=bool)
+        np.logical_or.at(member, pos[listed], alive[listed])  # a state with several spells
+        self.by_year = member.T
+
+    def at(self, year: int) -> np.ndarray | None:
+        """Members in ``year``; None before the COW list begins (1816): unknown, not empty."""
+        if self.first is None or year < self.first:
+            return None
+        if year - self.first >= len(self.by_year):
+            return np.zeros(self.by_year.shape[1], dtype=bool)
+        return self.by_year[year - self.first]
+
+
 def system_members(system: pd.DataFrame, codes: np.ndarray, year: int) -> np.ndarray | None:
     """Which of ``codes`` were COW system members at some time in ``year`` (``cw_system`` spells).
 
     None before the COW list begins (1816): membership is then unknown, not empty. A spell
     ending on the list's last day (2016-12-31) is still running.
     """
-    start, end = system["start"], system["end"]
-    if len(system) == 0 or year < int(start.dt.year.min()):
-        return None
-    member = (start.dt.year <= year).to_numpy() & (spell_last_years(end) >= year)
-    return np.isin(codes, system.loc[member, "ccode"].to_numpy(np.int64))
+    return SystemMembers(system, codes).at(year)
+
+
+# --- matrices shared by the families of a build -------------------------------------------
+
+def dispute_foes(sources: Sources, key: str, codes: np.ndarray, described: np.ndarray) -> YearMatrices:
+    """``foe_matrices`` of the MID source ``key`` for features of the ``described`` years, from
+    the source's first year on (windows, "ever", "years since"); made once per build."""
+    first, last = years_to_build(sources.coverage[key], described, history=True)
+    return sources.derived(key, ("foes", codes.tobytes(), first, last),
+                           lambda: foe_matrices(sources[key], codes, first, last))
+
+
+def rivalries(sources: Sources, key: str, codes: np.ndarray, described: np.ndarray) -> YearMatrices:
+    """``rival_matrices`` of the rivalry source ``key`` for features of the ``described`` years
+    (t-1 only); made once per build."""
+    first, last = years_to_build(sources.coverage[key], described, history=False)
+    start, end = READERS[key].years  # the spell's columns, as the source's reader declares them
+    return sources.derived(key, ("rivals", codes.tobytes(), first, last),
+                           lambda: rival_matrices(sources[key], start, end, codes, first, last))
+
+
+def memberships(sources: Sources, codes: np.ndarray) -> SystemMembers:
+    """``SystemMembers`` of ``codes`` from ``cw_system``; made once per build."""
+    return sources.derived(SYSTEM, ("members", codes.tobytes()), lambda: SystemMembers(sources[SYSTEM], codes))

@@ -71,7 +71,7 @@ class Family:
             raise RuntimeError(f"family {self.name} has no compute function")
         # Missing values propagate as NaN by design: no warning for NaN arithmetic or log(0).
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = self.fn(dyads, sources)
+            out = self.fn(dyads, sources.only(self.sources, f"family {self.name}"))
         if list(out.columns) != self.columns:
             missing = set(self.columns) - set(out.columns)
             extra = set(out.columns) - set(self.columns)

@@ -5,26 +5,77 @@ vectorised look-ups every family needs, always lagged: a value "for year t" is r
 the source at year t - ``lag`` (1 by default), so no feature of year t sees year t.
 
 ``Sources`` holds the typed source tables and the years each covers. A family reads only
-the sources it declares, so a build can run on sources cut at a vintage year.
+the sources it declares (it gets a view, ``Sources.only``, and any other read raises), so a
+build can run on sources cut at a vintage year.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from foedus.features.universe import dyad_year_key
 
+T = TypeVar("T")
+
+
+class UndeclaredSource(LookupError):
+    """A family read a source it does not declare: a bug in the family, not in the data."""
+
+
+class _Declared(Mapping):
+    """``mapping`` as seen by ``reader``: any key outside ``declared`` raises ``UndeclaredSource``.
+
+    Not a KeyError, so that even ``key in view`` raises: testing for an undeclared source is
+    reading it.
+    """
+
+    def __init__(self, mapping: Mapping, declared: Iterable[str], reader: str):
+        self._mapping, self._declared, self._reader = mapping, tuple(declared), reader
+
+    def __getitem__(self, key):
+        if key not in self._declared:
+            raise UndeclaredSource(f"{self._reader} read source '{key}' it does not declare")
+        return self._mapping[key]
+
+    def __iter__(self) -> Iterator:
+        return (key for key in self._declared if key in self._mapping)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _Memo:
+    """Values made once and then shared, also between threads (one lock per value)."""
+
+    def __init__(self):
+        self._values: dict = {}
+        self._locks: dict = {}
+        self._guard = threading.Lock()
+
+    def get(self, key, make: Callable[[], T]) -> T:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # a second caller waits for the first one's value instead of making it again
+            if key not in self._values:
+                self._values[key] = make()
+            return self._values[key]
+
 
 @dataclass
 class Sources:
-    """Source tables by key, with the (first, last) year each covers."""
+    """Source tables by key, with the (first, last) year each covers. The tables are never
+    changed once loaded: what is derived from them is made once and shared (``derived``)."""
 
     tables: Mapping[str, pd.DataFrame]
     coverage: Mapping[str, tuple[int, int]]
+    memo: _Memo = field(default_factory=_Memo, repr=False, compare=False)  # shared by the views of ``only``
 
     def __getitem__(self, key: str) -> pd.DataFrame:
         if key not in self.tables:
@@ -35,6 +86,19 @@ class Sources:
         """Boolean array: does source ``key`` cover each of ``years``?"""
         first, last = self.coverage[key]
         return (years >= first) & (years <= last)
+
+    def only(self, keys: Iterable[str], reader: str) -> "Sources":
+        """A view of the sources ``keys`` alone, for ``reader`` (e.g. "family threat"): reading
+        any other source raises ``UndeclaredSource`` naming the reader and the source."""
+        keys = tuple(keys)
+        return Sources(_Declared(self.tables, keys, reader), _Declared(self.coverage, keys, reader), self.memo)
+
+    def derived(self, key: str, what: tuple, make: Callable[[], T]) -> T:
+        """``make()``: a table derived from source ``key`` alone, ``what`` saying which (e.g. its
+        foe matrices over a code list and years). Made once for these sources and shared by
+        every family that asks for the same, so two families never build it twice."""
+        self[key]  # only a reader that declares ``key`` may use what is derived from it
+        return self.memo.get((key, *what), make)
 
 
 @dataclass
@@ -65,10 +129,14 @@ class Dyads:
 
     def years(self) -> Iterator[tuple[int, slice]]:
         """(year, slice of rows) for each year present; rows of one year are contiguous."""
-        uniq, starts = np.unique(self.year, return_index=True)
-        ends = np.append(starts[1:], len(self.year))
-        for y, a, b in zip(uniq, starts, ends):
-            yield int(y), slice(int(a), int(b))
+        yield from self._year_rows
+
+    @cached_property
+    def _year_rows(self) -> list[tuple[int, slice]]:
+        # sorted by year: a new year starts where the year changes (found once, every family loops over it)
+        starts = np.flatnonzero(np.diff(self.year)) + 1
+        bounds = [0, *starts.tolist(), len(self.year)] if len(self.year) else []
+        return [(int(self.year[a]), slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
     # --- look-ups -------------------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from foedus.features.years import era_of
+from foedus.features.labels import labelled
+from foedus.features.years import count_by_era
 
 
 def threat_onset_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -15,24 +17,21 @@ def threat_onset_summary(table: pd.DataFrame) -> pd.DataFrame:
     shared_threat_share (of those known), threat_onsets, threat_onset_rate, and
     threat_no_alliance (shared a threat, no onset: the cases threat theories do not explain).
     """
-    known = table[table["at_risk"].fillna(False).astype(bool) & table["onset"].notna()]
-    known = known.assign(era=era_of(known["year"]), onset=known["onset"].astype(bool))
-    groups = {"all": known, **{str(e): g for e, g in known.groupby("era", observed=True)}}
-    rows = {}
-    for name, g in groups.items():
-        t = g["shared_threat"] == 1
-        known_threat = g["shared_threat"].notna()
-        rows[name] = {
-            "at_risk": len(g),
-            "onsets": int(g["onset"].sum()),
-            "onset_rate": g["onset"].mean() if len(g) else float("nan"),
-            "shared_threat_known": int(known_threat.sum()),
-            "shared_threat": int(t.sum()),
-            "shared_threat_share": t.sum() / known_threat.sum() if known_threat.any() else float("nan"),
-            "threat_onsets": int(g.loc[t, "onset"].sum()),
-            "threat_onset_rate": g.loc[t, "onset"].mean() if t.any() else float("nan"),
-            "threat_no_alliance": int((t & ~g["onset"]).sum()),
-        }
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "era"
-    return out.loc[[*(k for k in rows if k != "all"), "all"]]
+    known = table.loc[labelled(table), ["year", "onset", "shared_threat"]]
+    onset = known["onset"].to_numpy(dtype=bool)
+    threat = (known["shared_threat"] == 1).to_numpy()
+    out = count_by_era(known["year"].to_numpy(), {
+        "at_risk": np.ones(len(known), dtype=bool),
+        "onsets": onset,
+        "shared_threat_known": known["shared_threat"].notna().to_numpy(),
+        "shared_threat": threat,
+        "threat_onsets": threat & onset,
+        "threat_no_alliance": threat & ~onset,
+    }, every_era=False)
+    rate = {"onset_rate": ("onsets", "at_risk"), "shared_threat_share": ("shared_threat", "shared_threat_known"),
+            "threat_onset_rate": ("threat_onsets", "shared_threat")}
+    for name, (part, whole) in rate.items():
+        out[name] = out[part] / out[whole].replace(0, np.nan)
+    columns = ["at_risk", "onsets", "onset_rate", "shared_threat_known", "shared_threat", "shared_threat_share",
+               "threat_onsets", "threat_onset_rate", "threat_no_alliance"]
+    return out[columns]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -40,10 +42,38 @@ def check_span(first: int, last: int) -> tuple[int, int]:
     return first, last
 
 
+def era_codes(years) -> np.ndarray:
+    """The position of each year's era in ``ERAS``; -1 for a year outside them."""
+    edges = [ERAS[0][1]] + [hi + 1 for _, _, hi in ERAS]
+    codes = np.searchsorted(edges, np.asarray(years), side="right") - 1
+    return np.where((codes < 0) | (codes >= len(ERAS)), -1, codes)
+
+
 def era_of(years: pd.Series) -> pd.Series:
     """The era label of each year (categorical, in chronological order)."""
     labels = [name for name, _, _ in ERAS]
-    edges = [ERAS[0][1]] + [hi + 1 for _, _, hi in ERAS]
-    codes = np.searchsorted(edges, years.to_numpy(), side="right") - 1
-    codes = np.where((codes < 0) | (codes >= len(labels)), -1, codes)
+    codes = era_codes(years.to_numpy())
     return pd.Series(pd.Categorical.from_codes(codes, categories=labels, ordered=True), index=years.index, name="era")
+
+
+def sum_by_era(years, values: Mapping[str, np.ndarray], every_era: bool = True) -> pd.DataFrame:
+    """The sum of each array of ``values`` per era of ``years`` and over all (a boolean array
+    sums to a count). Rows are the eras in order, then "all" (index "era"); an era without
+    rows is a row of zeros if ``every_era``, else left out."""
+    codes = era_codes(years)
+    in_era = codes >= 0
+    keep = np.ones(len(ERAS), dtype=bool) if every_era else np.bincount(codes[in_era], minlength=len(ERAS)) > 0
+    sums = {}
+    for name, value in values.items():
+        value = np.asarray(value, dtype=float)
+        by_era = np.bincount(codes[in_era], weights=value[in_era], minlength=len(ERAS))[keep]
+        sums[name] = np.append(by_era, value.sum())
+    index = pd.Index([name for (name, _, _), kept in zip(ERAS, keep) if kept] + ["all"], name="era")
+    return pd.DataFrame(sums, index=index)
+
+
+def count_by_era(years, marks: Mapping[str, np.ndarray], every_era: bool = True) -> pd.DataFrame:
+    """How many rows each boolean array of ``marks`` marks, per era of ``years`` and over all
+    (``sum_by_era`` of the marks, as int64 columns)."""
+    marks = {name: np.asarray(mark, dtype=bool) for name, mark in marks.items()}
+    return sum_by_era(years, marks, every_era).astype("int64")

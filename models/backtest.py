@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 
 from foedus.features.errors import InvalidInput
+from foedus.features.labels import labelled
 from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import era_of
 from foedus.models import explain
 from foedus.models.catalogue import DEFAULT_SEED, make_model
 from foedus.models.estimators import feature_columns
-from foedus.models.folds import DEFAULT_FOLDS, Fold, labelled, split
+from foedus.models.folds import DEFAULT_FOLDS, Fold, split
 from foedus.models.metrics import score
 
 # Columns kept beside each forecast so that slices and explanations need no second look-up.

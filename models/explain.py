@@ -25,7 +25,7 @@ import pandas as pd
 from foedus.features.errors import InvalidInput
 from foedus.features.families import declared
 from foedus.features.universe import DYAD_YEAR
-from foedus.features.years import era_of
+from foedus.features.years import count_by_era, sum_by_era
 
 KEYS = list(DYAD_YEAR)
 
@@ -190,26 +190,21 @@ def formation_by_era(predictions: pd.DataFrame) -> pd.DataFrame:
     a threat, how many of those formed an alliance and the share that did (with the model's
     mean forecast for them), and the same for pairs with no shared threat. Dyad-years whose
     threat is unknown count only in ``dyad_years`` and ``threat_unknown``."""
-    eras = era_of(predictions["year"])
-    groups = {str(era): predictions[(eras == era).to_numpy()] for era in eras.cat.categories if (eras == era).any()}
-    rows = {}
-    for name, g in {**groups, "all": predictions}.items():
-        threat, none = g["shared_threat"] == 1, g["shared_threat"] == 0
-        row = {
-            "dyad_years": len(g),
-            "shared_threat": int(threat.sum()),
-            "threat_onsets": int(g.loc[threat, "label"].sum()),
-            "threat_formation_rate": g.loc[threat, "label"].mean() if threat.any() else np.nan,
-            "threat_mean_probability": g.loc[threat, "probability"].mean() if threat.any() else np.nan,
-            "no_threat": int(none.sum()),
-            "no_threat_onsets": int(g.loc[none, "label"].sum()),
-            "no_threat_formation_rate": g.loc[none, "label"].mean() if none.any() else np.nan,
-            "threat_unknown": int(g["shared_threat"].isna().sum()),
-        }
-        rows[name] = row
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "era"
-    return out
+    threat = (predictions["shared_threat"] == 1).to_numpy()
+    none = (predictions["shared_threat"] == 0).to_numpy()
+    onset = predictions["label"].to_numpy() == 1
+    years = predictions["year"].to_numpy()
+    out = count_by_era(years, {
+        "dyad_years": np.ones(len(predictions), dtype=bool), "shared_threat": threat, "threat_onsets": threat & onset,
+        "no_threat": none, "no_threat_onsets": none & onset, "threat_unknown": predictions["shared_threat"].isna(),
+    }, every_era=False)
+    threat_probability = sum_by_era(years, {"p": np.where(threat, predictions["probability"], 0.0)}, every_era=False)
+    shared = out["shared_threat"].replace(0, np.nan)
+    out["threat_formation_rate"] = out["threat_onsets"] / shared
+    out["threat_mean_probability"] = threat_probability["p"] / shared
+    out["no_threat_formation_rate"] = out["no_threat_onsets"] / out["no_threat"].replace(0, np.nan)
+    return out[["dyad_years", "shared_threat", "threat_onsets", "threat_formation_rate", "threat_mean_probability",
+                "no_threat", "no_threat_onsets", "no_threat_formation_rate", "threat_unknown"]]
 
 
 def reasons_summary(explained: pd.DataFrame) -> pd.DataFrame:

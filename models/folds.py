@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from foedus.features.errors import InvalidInput
+from foedus.features.labels import labelled
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,6 @@ def parse_folds(text: str) -> tuple[Fold, ...]:
     if any(f.first > f.last for f in folds):
         raise InvalidInput("a fold's first year is after its last year")
     return tuple(folds)
-
-
-def labelled(table: pd.DataFrame) -> np.ndarray:
-    """At-risk dyad-years whose onset is known: the rows models learn from and are judged on."""
-    return (table["at_risk"].fillna(False).astype(bool) & table["onset"].notna()).to_numpy()
 
 
 def split(table: pd.DataFrame, fold: Fold, horizon: int = 1) -> tuple[np.ndarray, np.ndarray]:

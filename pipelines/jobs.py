@@ -4,31 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from foedus import features as features_pkg
-from foedus.features.alliances import alliance_state, coverage
-from foedus.features.atomic import write_atomic
-from foedus.features.catalogue import Family, catalogue_frame, catalogue_markdown
-from foedus.features.errors import FoedusError
-from foedus.features.families import feature_families
-from foedus.features.summary import threat_onset_summary
-from foedus.features.table import feature_table, load_sources, sources_of, with_coverage
+# build, labelled_universe, BuildResult and feature_catalogue live in foedus.features.build;
+# they are re-exported here as the notebook API and for the CLI.
+from foedus.features.build import BuildResult, build, feature_catalogue, labelled_universe  # noqa: F401
+from foedus.features.build import build_sources
 from foedus.features.config import Paths
 from foedus.features.fetch import Fetched, RawState, fetch, raw_state
-from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec, counts_by_era, label_dyad_years
+from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec
+from foedus.features.labels import as_label_spec as _spec
 from foedus.features.manifest import load_manifest
 from foedus.features.readers import load_source, source_years
-from foedus.features.universe import dyad_years
-from foedus.features.years import FIRST_YEAR, LAST_YEAR, check_span
+from foedus.features.summary import threat_onset_summary
+from foedus.features.years import FIRST_YEAR, LAST_YEAR
 
 
 def fetch_data(origin: str | Path | None = None, *, force: bool = False, paths: Paths | None = None,
@@ -66,147 +60,12 @@ def data_status(paths: Paths | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows).astype({"first_year": "Int32", "last_year": "Int32"})
 
 
-def _spec(spec: LabelSpec | str) -> LabelSpec:
-    return spec if isinstance(spec, LabelSpec) else LabelSpec.parse(spec)
-
-
-def labelled_universe(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, last: int = LAST_YEAR,
-                      *, paths: Paths | None = None) -> pd.DataFrame:
-    """Undirected dyad-years ``first..last`` with ``at_risk`` and ``onset`` under ``spec``.
-
-    >>> table = labelled_universe("atop:defense:1", 1946, 1989)   # doctest: +SKIP
-    """
-    spec = _spec(spec)
-    first, last = check_span(first, last)
-    universe = dyad_years(load_source("cow_ddy", paths))  # whole span: t-1 of the first year is needed
-    directed = load_source(spec.alliance_source.source_key, paths)
-    labelled = label_dyad_years(universe, alliance_state(directed, spec.alliance_source), coverage(directed), spec)
-    return labelled[labelled["year"].between(first, last)].reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    table: pd.DataFrame
-    spec: LabelSpec
-    counts: pd.DataFrame  # counts_by_era of the table
-    path: Path | None  # where the table was written, if it was
-    reused: bool = False  # True if an identical earlier build was loaded instead of rebuilt
-
-
-def output_path(spec: LabelSpec, first: int, last: int, paths: Paths, labels_only: bool = False) -> Path:
-    span = "" if (first, last) == (FIRST_YEAR, LAST_YEAR) else f"_{first}-{last}"
-    stem = "labels" if labels_only else "dyad_years"
-    return paths.processed / f"{stem}_{spec.name}{span}.parquet"
-
-
-def families_for(spec: LabelSpec) -> list[Family]:
-    """The feature families of a build: the network family reads the label spec's alliance source."""
-    return feature_families(spec.source)
-
-
-def code_version() -> dict:
-    """foedus's version, a digest of its source files and the git commit if there is one."""
-    from foedus import __version__
-
-    package = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for folder in (package, Path(features_pkg.__file__).resolve().parent):
-        for path in sorted(folder.rglob("*.py")):
-            digest.update(path.name.encode() + path.read_bytes())
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True,
-                                timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"foedus_version": __version__, "source_digest": digest.hexdigest()[:16], "git_commit": commit}
-
-
-def _provenance(spec: LabelSpec, first: int, last: int, families: list[Family], paths: Paths) -> dict:
-    manifest = load_manifest(paths.manifest)
-    used = ["cow_ddy", spec.alliance_source.source_key, *sources_of(families)]
-    sources = {key: manifest[key].sha256 for key in dict.fromkeys(used)}
-    version = code_version()
-    key_material = {"spec": str(spec), "years": [first, last], "sources": sources,
-                    "columns": [f.name for fam in with_coverage(families) for f in fam.features] if families else [],
-                    "code": version["source_digest"]}
-    return {
-        "build_key": hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:16],
-        "label_spec": str(spec),
-        "years": [first, last],
-        "sources": sources,
-        "code": version,
-    }
-
-
-def _reusable(path: Path, build_key: str) -> bool:
-    sidecar = path.with_suffix(".json")
-    if not (path.is_file() and sidecar.is_file()):
-        return False
-    try:
-        return json.loads(sidecar.read_text()).get("build_key") == build_key
-    except (OSError, json.JSONDecodeError):
-        return False
-
-
-def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, last: int = LAST_YEAR, *,
-          labels_only: bool = False, write: bool = True, force: bool = False,
-          paths: Paths | None = None) -> BuildResult:
-    """Build the dyad-year table (features and labels) and write it to ``data/processed/``.
-
-    Writes ``dyad_years_<source>_<obligation>_h<h>.parquet`` (or ``labels_...`` with
-    ``labels_only``) and beside it a JSON sidecar with the feature catalogue, the checksums of
-    the sources used and the code version. An earlier build with the same inputs and code is
-    loaded instead of rebuilt unless ``force``. Both writes are atomic; the sidecar is written
-    last, so a half-finished build is never reused.
-    """
-    paths = paths or Paths.discover()
-    spec = _spec(spec)
-    first, last = check_span(first, last)
-    families = [] if labels_only else families_for(spec)
-    provenance = _provenance(spec, first, last, families, paths)
-    path = output_path(spec, first, last, paths, labels_only)
-    if write and not force and _reusable(path, provenance["build_key"]):
-        table = pd.read_parquet(path)
-        return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path, reused=True)
-
-    table = labelled_universe(spec, first, last, paths=paths)
-    if families:
-        sources = load_sources(sources_of(families), paths)
-        features = feature_table(table[["ccode1", "ccode2", "year"]], sources, families)
-        table = pd.concat([table, features.drop(columns=["ccode1", "ccode2", "year"])], axis=1)
-        provenance["coverage"] = {k: list(v) for k, v in sources.coverage.items()}
-        provenance["catalogue"] = catalogue_frame(with_coverage(families), sources.coverage).to_dict("records")
-    if not write:
-        return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=None)
-    provenance["rows"] = len(table)
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), b"foedus": json.dumps(
-        {k: provenance[k] for k in ("build_key", "label_spec", "years", "sources")}).encode()})
-    write_atomic(path, lambda tmp: pq.write_table(arrow, tmp))
-    write_atomic(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(provenance, indent=2)))
-    return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path)
-
-
 def describe(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, paths: Paths | None = None) -> pd.DataFrame:
     """Onset rate overall and within ``shared_threat == 1`` at-risk dyad-years, by era.
 
     Builds the table first if needed (an identical earlier build is reused).
     """
     return threat_onset_summary(build(spec, paths=paths).table)
-
-
-def feature_catalogue(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, paths: Paths | None = None) -> tuple[pd.DataFrame, str]:
-    """The catalogue of a build's features (and its Markdown), with each source's last covered year."""
-    families = with_coverage(families_for(_spec(spec)))
-    coverage = None
-    try:
-        coverage = load_sources(sources_of(families), paths).coverage
-    except FoedusError:
-        pass  # without the raw data the catalogue is still printed, without coverage years
-    from foedus.features.citations import source_citations
-
-    citations = source_citations(paths)
-    return catalogue_frame(families, coverage, citations), catalogue_markdown(families, coverage, citations)
 
 
 def _state_names(paths: Paths) -> dict[int, str]:
@@ -349,18 +208,5 @@ def cite(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, all_sources: bool = Fals
     if all_sources:
         keys, origin = list(load_manifest(paths.manifest)), f"every source in {paths.manifest}"
     else:
-        spec = _spec(spec)
-        first, last = check_span(first, last)
-        sidecar = output_path(spec, first, last, paths).with_suffix(".json")
-        if sidecar.is_file():
-            try:
-                keys = list(json.loads(sidecar.read_text())["sources"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise FoedusError(f"build sidecar {sidecar} is unreadable or lists no sources ({exc}): "
-                                  f"rebuild with `foedus build -l {spec} --force`") from exc
-            origin = f"the build of {spec} (sidecar {sidecar})"
-        else:
-            # the list _provenance records in the sidecar, computed without building
-            keys = list(dict.fromkeys(["cow_ddy", spec.alliance_source.source_key, *sources_of(families_for(spec))]))
-            origin = f"label spec {spec} (not built yet: the sources its build reads)"
+        keys, origin = build_sources(_spec(spec), first, last, paths)
     return Cited(sources=keys, references=citations_for(keys, paths), origin=origin)

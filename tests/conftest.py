@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from foedus.features.config import Paths
@@ -76,9 +77,59 @@ def features(universe, sources):
     return feature_table(universe, sources, FAMILIES)
 
 
-def dyad_row(table, a: int, b: int, year: int):
-    """The row of the undirected pair (a, b) in ``year``."""
+# --- helpers shared by the feature tests, as fixtures ----------------------------------------
+
+# Years the lag rule is checked in: the first year, turns of eras, the last years of sources.
+SAMPLE_YEARS = [1817, 1870, 1914, 1939, 1946, 1962, 1990, 2005, 2011, 2012, 2015, 2019]
+
+
+@pytest.fixture(params=SAMPLE_YEARS, ids=str)
+def sample_year(request) -> int:
+    """Each of ``SAMPLE_YEARS`` in turn."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def one_year(universe):
+    """``one_year(year)``: the universe's dyad-years of ``year`` alone."""
+    return lambda year: universe[universe["year"] == year].reset_index(drop=True)
+
+
+def _dyad_row(table, a: int, b: int, year: int):
     lo, hi = min(a, b), max(a, b)
     rows = table[(table["ccode1"] == lo) & (table["ccode2"] == hi) & (table["year"] == year)]
     assert len(rows) == 1, f"expected one row for {a}-{b} {year}, found {len(rows)}"
     return rows.iloc[0]
+
+
+@pytest.fixture(scope="session")
+def dyad_row():
+    """``dyad_row(table, a, b, year)``: the row of the undirected pair (a, b) in ``year``."""
+    return _dyad_row
+
+
+def _assert_same(a, b, what: str):
+    for col in a.columns:
+        x, y = a[col].to_numpy(float), b[col].to_numpy(float)
+        same = (x == y) | (np.isnan(x) & np.isnan(y))
+        assert same.all(), f"{what}: {col} differs in {(~same).sum()} rows, e.g. {x[~same][:3]} vs {y[~same][:3]}"
+
+
+@pytest.fixture(scope="session")
+def assert_same():
+    """``assert_same(a, b, what)``: two feature tables hold the same values, missing where missing."""
+    return _assert_same
+
+
+def _swap_pairs(table):
+    renames = {}
+    for col in table.columns:
+        if col.endswith("1") and col[:-1] + "2" in table.columns:
+            renames[col], renames[col[:-1] + "2"] = col[:-1] + "2", col
+    return table.rename(columns=renames)[list(table.columns)]
+
+
+@pytest.fixture(scope="session")
+def swap_pairs():
+    """``swap_pairs(table)``: swap ccode1/ccode2 and every column pair named <x>1/<x>2."""
+    return _swap_pairs

@@ -84,4 +84,4 @@ def capability(dyads: Dyads, sources: Sources) -> pd.DataFrame:
         "cinc_growth5_weaker": g_weak,
         "n_major": n_major,
         "major_minor": np.where(covered, (n_major == 1).astype(float), np.nan),
-    })
+    }, copy=False)

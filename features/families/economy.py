@@ -55,4 +55,4 @@ def economy(dyads: Dyads, sources: Sources) -> pd.DataFrame:
     columns["trade_openness_min"], columns["trade_openness_max"] = min_max(a, b)
     # cow_igo_ndy lists pairs with zero shared IGOs too, so a pair without a row is unknown, not 0.
     columns["shared_igos"] = dyads.dyad_values(sources["cow_igo_ndy"], "dyadigos")
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)

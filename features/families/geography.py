@@ -134,4 +134,4 @@ def geography(dyads: Dyads, sources: Sources) -> pd.DataFrame:
     out["log1p_capital_distance"] = np.log1p(km)
 
     out["same_region"] = (region_of(dyads.ccode1) == region_of(dyads.ccode2)).astype(float)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)

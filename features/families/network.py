@@ -25,19 +25,18 @@ import numpy as np
 import pandas as pd
 from foedus.features.adjacency import (
     YearMatrices,
-    code_list,
-    foe_matrices,
+    dispute_foes,
+    matrix_codes,
+    memberships,
     positions,
-    rival_matrices,
-    system_members,
+    rivalries,
     years_to_build,
 )
 from foedus.features.alliances import ALLIANCE_SOURCES, AllianceSource, alliance_state
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources, min_max
-from foedus.features.readers import READERS
+from foedus.features.readers import GML, SYSTEM, TD, TSS
 
-GML, TD, TSS, SYSTEM = "gml_mid_ddydisps", "td_rivalries", "tss_rivalries", "cw_system"
 FOE_WINDOW = 10
 
 
@@ -95,17 +94,15 @@ def s_score(allies: np.ndarray, members: np.ndarray) -> np.ndarray:
 
 def network(dyads: Dyads, sources: Sources, source: AllianceSource, columns: list[str]) -> pd.DataFrame:
     key = source.source_key
-    out = {name: np.full(len(dyads), np.nan) for name in columns}
+    out = {name: np.full(len(dyads), np.nan, dtype=np.float32) for name in columns}  # the table's type: half the memory
     allied = alliance_state(sources[key], source)
-    codes = code_list(dyads.codes, allied["ccode1"], allied["ccode2"],
-                      *[sources[k][c] for k in (GML, TD, TSS) for c in ("ccode1", "ccode2")])
+    codes = matrix_codes(dyads.codes, sources, (GML, TD, TSS), allied["ccode1"], allied["ccode2"])
     p1, p2 = positions(codes, dyads.ccode1), positions(codes, dyads.ccode2)
     alliances = YearMatrices.from_pairs(allied["ccode1"], allied["ccode2"], allied["year"], codes,
                                         *years_to_build(sources.coverage[key], dyads.year, history=True))
-    foes = foe_matrices(sources[GML], codes, *years_to_build(sources.coverage[GML], dyads.year, history=True))
-    rivals = {k: rival_matrices(sources[k], *READERS[k].years, codes,
-                                *years_to_build(sources.coverage[k], dyads.year, history=False))
-              for k in (TD, TSS)}
+    foes = dispute_foes(sources, GML, codes, dyads.year)
+    rivals = {k: rivalries(sources, k, codes, dyads.year) for k in (TD, TSS)}
+    members_in = memberships(sources, codes)
 
     for t, rows in dyads.years():
         s = t - 1
@@ -119,7 +116,7 @@ def network(dyads: Dyads, sources: Sources, source: AllianceSource, columns: lis
         last = alliances.last_year(s)[a, b].astype(float)
         out["ever_allied"][rows] = last >= 0
         out["years_since_allied"][rows] = np.where(last >= 0, s - last, np.nan)
-        members = system_members(sources[SYSTEM], codes, s)
+        members = members_in.at(s)
         if members is not None:
             both_members = members[a] & members[b]
             out["alliance_s_score"][rows] = np.where(both_members, s_score(allies, members)[a, b], np.nan)
@@ -128,7 +125,7 @@ def network(dyads: Dyads, sources: Sources, source: AllianceSource, columns: lis
                 out[f"allied_to_partners_{name}"][rows] = partners_opponents(allies, rivals[k].at(s))[a, b]
         if foes.covers(s):
             out["allied_to_partners_foe"][rows] = partners_opponents(allies, foes.window(s, FOE_WINDOW))[a, b]
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 FAMILY = make_family("atop")

@@ -60,4 +60,4 @@ def regime(dyads: Dyads, sources: Sources) -> pd.DataFrame:
     columns["joint_democracy"] = np.where(known, (lo >= DEMOCRACY).astype(float), np.nan)
     columns["joint_autocracy"] = np.where(known, (hi <= AUTOCRACY).astype(float), np.nan)
     columns["mixed_regime"] = np.where(known, ((hi >= DEMOCRACY) & (lo <= AUTOCRACY)).astype(float), np.nan)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)

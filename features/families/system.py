@@ -32,4 +32,5 @@ def system(dyads: Dyads, sources: Sources) -> pd.DataFrame:
     existed = dyads.dyad_values(ddy.assign(present=1.0), "present")
     covered = sources.covers("cow_ddy", dyads.year - 1)
     new_dyad = np.where(covered, np.isnan(existed).astype(float), np.nan)
-    return pd.DataFrame({"era": np.where(era < 0, np.nan, era), "n_states": n_states, "new_dyad": new_dyad})
+    return pd.DataFrame({"era": np.where(era < 0, np.nan, era), "n_states": n_states, "new_dyad": new_dyad},
+                        copy=False)

@@ -33,21 +33,19 @@ import pandas as pd
 from foedus.features.adjacency import (
     YearMatrices,
     code_list,
+    dispute_foes,
     foe_matrices,
+    matrix_codes,
+    memberships,
     positions,
-    rival_matrices,
+    rivalries,
     state_year_values,
-    system_members,
-    years_to_build,
 )
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources, min_max
-from foedus.features.readers import READERS
+from foedus.features.readers import COWMID, GML, NMC, SYSTEM, TD, TERR, TSS
 
 log = logging.getLogger(__name__)
-
-GML, COWMID, TD, TSS = "gml_mid_ddydisps", "cow_mid_ddydisps", "td_rivalries", "tss_rivalries"
-NMC, TERR, SYSTEM = "cow_nmc", "terrthreat", "cw_system"
 
 FAMILY = Family(
     "threat",
@@ -106,14 +104,8 @@ WINDOW, SHORT_WINDOW = 10, 5
 
 
 def build_codes(dyads: Dyads, sources: Sources) -> np.ndarray:
-    """Rows and columns of the matrices: the dyads' codes and every code of the sources."""
-    tables = [sources[k] for k in (GML, COWMID, TD, TSS)]
-    return code_list(dyads.codes, *[t[c] for t in tables for c in ("ccode1", "ccode2")])
-
-
-def mid_foes(dyads: Dyads, sources: Sources, key: str, codes: np.ndarray) -> YearMatrices:
-    years = years_to_build(sources.coverage[key], dyads.year, history=True)
-    return foe_matrices(sources[key], codes, *years)
+    """Rows and columns of the matrices: the dyads' codes, COW members' and every code of the sources."""
+    return matrix_codes(dyads.codes, sources, (GML, COWMID, TD, TSS))
 
 
 def rivals(dyads: Dyads, sources: Sources, key: str, codes: np.ndarray) -> YearMatrices:
@@ -124,9 +116,7 @@ def rivals(dyads: Dyads, sources: Sources, key: str, codes: np.ndarray) -> YearM
         names = sorted({int(c) for c in spells.loc[strangers, ["ccode1", "ccode2"]].to_numpy().ravel()} - on_list)
         log.info("%s: %d rivalry spells name codes not on the COW list %s; they never count as a "
                  "common rival", key, int(strangers.sum()), names)
-    years = years_to_build(sources.coverage[key], dyads.year, history=False)
-    # the spell's start and end columns are those the source's reader declares
-    return rival_matrices(spells, *READERS[key].years, codes, *years)
+    return rivalries(sources, key, codes, dyads.year)
 
 
 def disputes_in_window(mids: pd.DataFrame, width: int) -> pd.DataFrame:
@@ -158,11 +148,12 @@ def common_foes_of(sources: Sources, a: int, b: int, year: int, width: int = WIN
 
 @FAMILY.compute
 def threat(dyads: Dyads, sources: Sources) -> pd.DataFrame:
-    out = {name: np.full(len(dyads), np.nan) for name in FAMILY.columns}
+    out = {name: np.full(len(dyads), np.nan, dtype=np.float32) for name in FAMILY.columns}  # the table's type
     codes = build_codes(dyads, sources)
     p1, p2 = positions(codes, dyads.ccode1), positions(codes, dyads.ccode2)
-    gml, cowmid = mid_foes(dyads, sources, GML, codes), mid_foes(dyads, sources, COWMID, codes)
-    rivalries = {key: rivals(dyads, sources, key, codes) for key in (TD, TSS)}
+    gml, cowmid = dispute_foes(sources, GML, codes, dyads.year), dispute_foes(sources, COWMID, codes, dyads.year)
+    rival = {key: rivals(dyads, sources, key, codes) for key in (TD, TSS)}
+    members_in = memberships(sources, codes)
     nmc_first, nmc_last = sources.coverage[NMC]
     cinc = state_year_values(sources[NMC], "cinc", codes, nmc_first, nmc_last)
 
@@ -195,10 +186,10 @@ def threat(dyads: Dyads, sources: Sources) -> pd.DataFrame:
         if cowmid.covers(s):
             w = cowmid.window(s, WINDOW)
             out["common_foes_10y_cowmid"][rows] = (w @ w)[a, b]
-        members = system_members(sources[SYSTEM], codes, s)
+        members = members_in.at(s)
         for key, name in ((TD, "td"), (TSS, "tss")):
-            if rivalries[key].covers(s):
-                r = rivalries[key].at(s)
+            if rival[key].covers(s):
+                r = rival[key].at(s)
                 out[f"rivals_{name}"][rows] = r[a, b]
                 if members is not None:
                     out[f"common_rivals_{name}"][rows] = ((r * members) @ r)[a, b]
@@ -210,7 +201,7 @@ def threat(dyads: Dyads, sources: Sources) -> pd.DataFrame:
     terr1, terr2 = dyads.state_values(sources[TERR], "lterrthreat")
     out["terrthreat_min"], out["terrthreat_max"] = min_max(terr1, terr2)
     out["shared_threat"] = shared_threat(out["common_foes_10y"], out["common_rivals_td"], out["common_rivals_tss"])
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 def shared_threat(*components: np.ndarray) -> np.ndarray:

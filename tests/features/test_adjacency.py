@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from foedus.features import adjacency
 from foedus.features.adjacency import (
+    SystemMembers,
     YearMatrices,
     code_list,
     foe_matrices,
@@ -106,6 +108,49 @@ def test_system_membership_reads_spells_and_the_open_end_of_the_cow_list():
     assert system_members(system, CODES, 1945).tolist() == [True, False, True, True]  # 200 not listed
     assert system_members(system, CODES, 1950).tolist() == [True, False, False, True]
     assert system_members(system, CODES, 2020).tolist() == [True, False, True, True]  # still members
+    assert system_members(system, CODES, 2030).tolist() == [False, False, False, False]  # after every spell
+
+
+def test_membership_of_every_year_matches_the_spells_read_one_year_at_a_time(sources):
+    from foedus.features.readers.system import spell_last_years
+
+    system = sources["cw_system"]
+    codes = code_list(system["ccode"], [324, 999])  # two codes that are not COW states
+    members = SystemMembers(system, codes)
+    start, last = system["start"].dt.year.to_numpy(), spell_last_years(system["end"])
+    for year in range(1816, 2027):
+        listed = system.loc[(start <= year) & (last >= year), "ccode"].to_numpy()
+        assert members.at(year).tolist() == np.isin(codes, listed).tolist(), year
+    assert members.at(1815) is None
+
+
+def test_threat_and_network_share_the_matrices_they_both_read(universe, sources, monkeypatch):
+    from foedus.features.dyads import Sources
+    from foedus.features.families import network, threat
+    from foedus.features.table import feature_table
+
+    made = []
+    for name in ("foe_matrices", "rival_matrices", "SystemMembers"):
+        make = getattr(adjacency, name)
+        monkeypatch.setattr(adjacency, name, lambda *a, _make=make, _name=name: made.append(_name) or _make(*a))
+    fresh = Sources(sources.tables, sources.coverage)  # a new build: nothing derived yet
+    one_year = universe[universe["year"] == 1950].reset_index(drop=True)
+    feature_table(one_year, fresh, [threat.FAMILY, network.FAMILY])
+    # foes: GML (both families) and COW MIDs (threat); rivals: TD and TSS (both); members (both)
+    assert sorted(made) == ["SystemMembers", "foe_matrices", "foe_matrices", "rival_matrices", "rival_matrices"]
+
+
+def test_what_is_derived_from_a_source_is_made_once_and_only_for_who_declares_it():
+    from foedus.features.dyads import Sources, UndeclaredSource
+
+    sources = Sources({"a": pd.DataFrame({"x": [1]}), "b": pd.DataFrame({"x": [2]})}, {"a": (1, 2), "b": (1, 2)})
+    calls = []
+    make = lambda: calls.append(1) or len(calls)  # noqa: E731
+    first, second = sources.only(["a"], "family one"), sources.only(["a", "b"], "family two")
+    assert first.derived("a", ("sum",), make) == 1 and second.derived("a", ("sum",), make) == 1
+    assert second.derived("a", ("other",), make) == 2 and len(calls) == 2
+    with pytest.raises(UndeclaredSource, match="family one read source 'b'"):
+        first.derived("b", ("sum",), make)
 
 
 def test_years_to_build_stop_at_the_last_t_minus_1_and_reach_back_only_for_history():

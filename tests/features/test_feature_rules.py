@@ -6,6 +6,7 @@
   changes nothing.
 - Coverage-aware: where none of a feature's sources covers t-1, the feature is missing.
 - Declared once: every column is in the catalogue exactly once.
+- Sources declared: a family sees only the sources it declares; reading another raises.
 """
 
 from __future__ import annotations
@@ -14,54 +15,31 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from foedus.features.catalogue import catalogue_frame
-from foedus.features.dyads import Sources
+from foedus.features.catalogue import Family, catalogue_frame
+from foedus.features.dyads import Dyads, Sources, UndeclaredSource
 from foedus.features.families import FAMILIES
 from foedus.features.table import feature_table, with_coverage
 from foedus.features.vintage import cut_sources
 
-SAMPLE_YEARS = [1817, 1870, 1914, 1939, 1946, 1962, 1990, 2005, 2011, 2012, 2015, 2019]
-
-
-def one_year(universe, year):
-    return universe[universe["year"] == year].reset_index(drop=True)
-
-
-def assert_same(a: pd.DataFrame, b: pd.DataFrame, what: str):
-    for col in a.columns:
-        x, y = a[col].to_numpy(float), b[col].to_numpy(float)
-        same = (x == y) | (np.isnan(x) & np.isnan(y))
-        assert same.all(), f"{what}: {col} differs in {(~same).sum()} rows, e.g. {x[~same][:3]} vs {y[~same][:3]}"
-
-
-@pytest.mark.parametrize("year", SAMPLE_YEARS)
-def test_features_of_year_t_use_nothing_from_t_or_later(universe, sources, year):
-    dyads = one_year(universe, year)
+def test_features_of_year_t_use_nothing_from_t_or_later(sources, sample_year, one_year, assert_same):
+    dyads = one_year(sample_year)
     full = feature_table(dyads, sources, FAMILIES)
-    cut = feature_table(dyads, cut_sources(sources, year - 1), FAMILIES)
+    cut = feature_table(dyads, cut_sources(sources, sample_year - 1), FAMILIES)
     # the coverage flags of t-1 are equal by construction; compare everything
-    assert_same(full, cut, f"year {year}")
-
-
-def swap_pairs(table: pd.DataFrame) -> pd.DataFrame:
-    """Swap ccode1/ccode2 and every column pair named <x>1/<x>2."""
-    renames = {}
-    for col in table.columns:
-        if col.endswith("1") and col[:-1] + "2" in table.columns:
-            renames[col], renames[col[:-1] + "2"] = col[:-1] + "2", col
-    return table.rename(columns=renames)[list(table.columns)]
+    assert_same(full, cut, f"year {sample_year}")
 
 
 @pytest.mark.parametrize("year", [1914, 1950, 1990, 2008])
-def test_features_do_not_depend_on_which_state_is_first_in_the_sources(universe, sources, year):
+def test_features_do_not_depend_on_which_state_is_first_in_the_sources(sources, year, one_year, swap_pairs,
+                                                                       assert_same):
     swapped = Sources({k: swap_pairs(t) if "ccode1" in t else t for k, t in sources.tables.items()}, sources.coverage)
-    dyads = one_year(universe, year)
+    dyads = one_year(year)
     assert_same(feature_table(dyads, sources, FAMILIES), feature_table(dyads, swapped, FAMILIES), f"year {year}")
 
 
 @pytest.mark.parametrize("year", [1946, 1991, 2015])
-def test_a_one_year_build_equals_the_full_build(universe, sources, features, year):
-    part = feature_table(one_year(universe, year), sources, FAMILIES)
+def test_a_one_year_build_equals_the_full_build(sources, features, year, one_year, assert_same):
+    part = feature_table(one_year(year), sources, FAMILIES)
     assert_same(part, features[features["year"] == year].reset_index(drop=True), f"year {year}")
 
 
@@ -97,3 +75,29 @@ def test_the_documented_catalogue_is_up_to_date(sources):
     docs = Path(__file__).resolve().parents[2] / "docs" / "features.md"
     expected = catalogue_markdown(with_coverage(FAMILIES), sources.coverage, source_citations()) + "\n"
     assert docs.read_text() == expected, "regenerate it: foedus features list --markdown docs/features.md"
+
+
+def test_a_family_reads_only_the_sources_it_declares():
+    nmc = pd.DataFrame({"ccode": [2, 200], "year": [1950, 1950], "cinc": [0.3, 0.1]})
+    majors = pd.DataFrame({"ccode": [2], "year": [1950]})
+    sources = Sources({"cow_nmc": nmc, "cow_majors": majors}, {"cow_nmc": (1816, 2016), "cow_majors": (1816, 2024)})
+    dyads = Dyads([2], [200], [1951])
+
+    def probe(read):
+        family = Family("probe", ("cow_nmc",), "reads what a test tells it to")
+        family.feature("value", "count", "a value", label="a value")
+        family.compute(lambda dyads, seen: pd.DataFrame({"value": [float(read(seen))]}))
+        return family
+
+    assert probe(lambda seen: seen["cow_nmc"]["cinc"].sum())(dyads, sources)["value"].tolist() == [pytest.approx(0.4)]
+    assert probe(lambda seen: seen.coverage["cow_nmc"][0])(dyads, sources)["value"].tolist() == [1816]
+    assert probe(lambda seen: len(seen.tables))(dyads, sources)["value"].tolist() == [1]
+    message = "family probe read source 'cow_majors' it does not declare"
+    for undeclared in (lambda seen: len(seen["cow_majors"]), lambda seen: seen.coverage["cow_majors"][0],
+                       lambda seen: seen.covers("cow_majors", np.array([1950])).sum(),
+                       lambda seen: "cow_majors" in seen.tables):
+        with pytest.raises(UndeclaredSource, match=message):
+            probe(undeclared)(dyads, sources)
+    # a declared source the build did not load is a different error
+    with pytest.raises(KeyError, match="not loaded"):
+        probe(lambda seen: len(seen["cow_nmc"]))(dyads, Sources({}, {}))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from foedus.features.alliances import ALLIANCE_SOURCES, alliance_state, coverage
 from foedus.features.errors import InvalidInput
-from foedus.features.labels import LabelSpec, counts_by_era, label_dyad_years
+from foedus.features.labels import LabelSpec, counts_by_era, label_dyad_years, labelled
 from foedus.features.readers import load_source
+from foedus.features.years import count_by_era
 from foedus.jobs import labelled_universe
 
 ATOP = ALLIANCE_SOURCES["atop"]
@@ -107,6 +109,29 @@ def test_label_spec_parses(text, expected):
 def test_bad_label_specs_are_refused(text, message):
     with pytest.raises(InvalidInput, match=message):
         LabelSpec.parse(text)
+
+
+def test_labelled_rows_are_at_risk_with_a_known_onset_and_rates_count_only_those():
+    table = pd.DataFrame({
+        "year": [1816, 1913, 1914, 1950, 2024, 2024],
+        "at_risk": pd.array([True, True, False, pd.NA, True, True], dtype="boolean"),
+        "onset": pd.array([True, False, False, pd.NA, pd.NA, True], dtype="boolean"),
+    })
+    assert labelled(table).tolist() == [True, True, False, False, False, True]
+    counts = counts_by_era(table)
+    assert list(counts.index) == ["1816-1913", "1914-1945", "1946-1989", "1990-2024", "all"]
+    assert counts[["dyad_years", "at_risk", "onsets", "onset_unknown"]].to_numpy().tolist() == [
+        [2, 2, 1, 0], [1, 0, 0, 0], [1, 0, 0, 1], [2, 2, 1, 1], [6, 4, 2, 2]]
+    rates = counts["onset_rate"].to_numpy()
+    assert rates[0] == 0.5 and rates[3] == 1.0 and rates[4] == 2 / 3
+    assert np.isnan(rates[1]) and np.isnan(rates[2])  # no at-risk dyad-year with a known onset: no rate, not 0
+
+
+def test_counting_by_era_can_leave_out_eras_without_rows():
+    years = np.array([1816, 1990, 1990])
+    counts = count_by_era(years, {"rows": np.ones(3, dtype=bool), "late": years > 1900}, every_era=False)
+    assert list(counts.index) == ["1816-1913", "1990-2024", "all"] and counts.index.name == "era"
+    assert counts.to_numpy().tolist() == [[1, 0], [2, 2], [3, 2]] and (counts.dtypes == "int64").all()
 
 
 # --- the real data -------------------------------------------------------------------------

@@ -10,8 +10,6 @@ from foedus.features.alliances import ALLIANCE_SOURCES, alliance_state
 from foedus.features.families.network import FAMILY, make_family, partners_opponents, s_score
 from foedus.features.table import feature_table, load_sources
 from foedus.features.vintage import cut_sources
-from tests.conftest import dyad_row
-from tests.features.test_feature_rules import SAMPLE_YEARS, assert_same, one_year
 
 US, UK, JAPAN = 2, 200, 740
 COW_FAMILY = make_family("cow")
@@ -23,8 +21,8 @@ def network_sources(paths):
 
 
 @pytest.fixture(scope="module")
-def network(universe, network_sources):
-    return feature_table(universe, network_sources, [FAMILY])
+def network(features):
+    return features  # the session's table of every family, the (ATOP) network columns among them
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +41,7 @@ def partners(allied: pd.DataFrame, year: int) -> dict:
 
 # --- hand-checked pairs --------------------------------------------------------------------
 
-def test_united_states_and_united_kingdom_around_nato(network):
+def test_united_states_and_united_kingdom_around_nato(network, dyad_row):
     # ATOP: allied 1942-1945 (the wartime alliance), not 1946-1948, again from 1949 (NATO)
     y1947, y1949, y1950 = (dyad_row(network, US, UK, y) for y in (1947, 1949, 1950))
     assert y1947["ever_allied"] == 1 and y1947["years_since_allied"] == 1946 - 1945
@@ -51,7 +49,7 @@ def test_united_states_and_united_kingdom_around_nato(network):
     assert y1950["ever_allied"] == 1 and y1950["years_since_allied"] == 0  # allied in 1949
 
 
-def test_united_kingdom_and_japan_after_their_alliance(network):
+def test_united_kingdom_and_japan_after_their_alliance(network, dyad_row):
     # ATOP: allied 1902-1931 (the Anglo-Japanese alliance, then the Four-Power Treaty); 1941 reads 1940
     row = dyad_row(network, UK, JAPAN, 1941)
     assert row["ever_allied"] == 1 and row["years_since_allied"] == 1940 - 1931
@@ -59,7 +57,7 @@ def test_united_kingdom_and_japan_after_their_alliance(network):
     assert never["ever_allied"] == 0 and np.isnan(never["years_since_allied"])
 
 
-def test_allies_of_the_united_states_in_1950_are_its_atop_partners_of_1949(network, network_sources):
+def test_allies_of_the_united_states_in_1950_are_its_atop_partners_of_1949(network, network_sources, dyad_row):
     atop = network_sources["atop_alliance"]
     flags = list(ALLIANCE_SOURCES["atop"].flags.values())
     rows = atop[(atop["year"] == 1949) & (atop[flags].sum(axis=1) > 0)]
@@ -69,16 +67,16 @@ def test_allies_of_the_united_states_in_1950_are_its_atop_partners_of_1949(netwo
     assert row["allies_max"] == len(us_partners)  # the US has more allies than the UK
 
 
-def test_no_values_after_the_source_ends(network, universe, network_sources):
+def test_no_values_after_the_source_ends(network, network_sources, one_year):
     assert network.loc[network["year"] >= 2020, FAMILY.columns].isna().all().all()
     assert network.loc[network["year"].between(1817, 2019), "allies_min"].notna().all()
-    cow = feature_table(one_year(universe, 2014), network_sources, [COW_FAMILY])  # COW ends in 2012
+    cow = feature_table(one_year(2014), network_sources, [COW_FAMILY])  # COW ends in 2012
     assert cow[COW_FAMILY.columns].isna().all().all()
 
 
-def test_cow_variant_has_the_same_columns(universe, network_sources):
+def test_cow_variant_has_the_same_columns(network_sources, one_year, dyad_row):
     assert COW_FAMILY.columns == FAMILY.columns
-    cow = feature_table(one_year(universe, 1950), network_sources, [COW_FAMILY])
+    cow = feature_table(one_year(1950), network_sources, [COW_FAMILY])
     assert dyad_row(cow, US, UK, 1950)["ever_allied"] == 1  # COW: NATO from 1949
 
 
@@ -143,8 +141,9 @@ def test_allied_to_the_partners_opponent_counts_each_third_state_once():
 
 # --- the lag rule for the COW variant (the ATOP default is in test_feature_rules.py) -------
 
-@pytest.mark.parametrize("year", SAMPLE_YEARS)
-def test_cow_network_features_of_year_t_use_nothing_from_t_or_later(universe, network_sources, year):
-    dyads = one_year(universe, year)
+def test_cow_network_features_of_year_t_use_nothing_from_t_or_later(network_sources, sample_year, one_year,
+                                                                   assert_same):
+    dyads = one_year(sample_year)
     full = feature_table(dyads, network_sources, [COW_FAMILY])
-    assert_same(full, feature_table(dyads, cut_sources(network_sources, year - 1), [COW_FAMILY]), f"year {year}")
+    cut = feature_table(dyads, cut_sources(network_sources, sample_year - 1), [COW_FAMILY])
+    assert_same(full, cut, f"year {sample_year}")

@@ -85,8 +85,11 @@ def _project_with(tmp_path, paths, key: str, raw_file) -> core.Paths:
     shutil.copyfile(raw_file, target)
     entry = dataclasses.asdict(dataclasses.replace(source, sha256=hashlib.sha256(target.read_bytes()).hexdigest()))
     entry.pop("key")
-    lines = [f"[sources.{key}]", *(f'{k} = "{v}"' for k, v in entry.items())]
-    (project / "data" / "sources.toml").write_text("\n".join(lines) + "\n")
+    cite = entry.pop("cite")
+    lines = [f"[sources.{key}]", *(f'{k} = "{v}"' for k, v in entry.items()), f"cite = {list(cite)!r}".replace("'", '"')]
+    # the references the source cites, as the real manifest has them
+    references = paths.manifest.read_text().split("\n[references.", 1)[1]
+    (project / "data" / "sources.toml").write_text("\n".join(lines) + "\n\n[references." + references)
     return core.Paths(root=project, data=project / "data", mirror=paths.mirror)
 
 

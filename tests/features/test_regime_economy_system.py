@@ -2,14 +2,12 @@
 
 import numpy as np
 
-from tests.conftest import dyad_row
-
 
 def lagged(table, ccode, year, column):
     return table.set_index(["ccode", "year"]).loc[(ccode, year - 1), column]
 
 
-def test_regime_united_states_and_franco_spain_1950(features, sources):
+def test_regime_united_states_and_franco_spain_1950(features, sources, dyad_row):
     row = dyad_row(features, 2, 230, 1950)
     dem = sources["cw_democracy"]
     us, spain = lagged(dem, 2, 1950, "polity2"), lagged(dem, 230, 1950, "polity2")
@@ -20,12 +18,12 @@ def test_regime_united_states_and_franco_spain_1950(features, sources):
     assert np.isclose(row["euds_min"], eu[0], atol=1e-6) and np.isclose(row["euds_absdiff"], eu[1] - eu[0], atol=1e-6)
 
 
-def test_joint_democracy_united_states_and_united_kingdom_1950(features):
+def test_joint_democracy_united_states_and_united_kingdom_1950(features, dyad_row):
     row = dyad_row(features, 2, 200, 1950)
     assert row["joint_democracy"] == 1 and row["mixed_regime"] == 0
 
 
-def test_economy_gdp_and_igos(features, sources):
+def test_economy_gdp_and_igos(features, sources, dyad_row):
     row = dyad_row(features, 2, 200, 1950)
     gdp = sources["cw_gdppop"]
     logs = sorted(np.log([lagged(gdp, 2, 1950, "pwtrgdp"), lagged(gdp, 200, 1950, "pwtrgdp")]))
@@ -35,7 +33,7 @@ def test_economy_gdp_and_igos(features, sources):
     assert row["shared_igos"] == shared
 
 
-def test_trade_openness_is_relative_to_the_system(features):
+def test_trade_openness_is_relative_to_the_system(features, dyad_row):
     # The world's openness averages near 1 by construction; the US (a large, closed economy) is below it.
     row = dyad_row(features, 2, 200, 1990)
     assert 0 < row["trade_openness_min"] < 1 < row["trade_openness_max"]
@@ -58,7 +56,7 @@ def test_shared_igos_are_missing_only_for_pairs_that_were_not_a_dyad_in_t_minus_
     assert features.loc[features["year"] >= 2021, "log_gdp_max"].isna().all()
 
 
-def test_system_size_and_era(features, universe):
+def test_system_size_and_era(features, universe, dyad_row):
     row = dyad_row(features, 2, 200, 1950)
     states_1949 = np.union1d(*(universe.loc[universe["year"] == 1949, c] for c in ("ccode1", "ccode2")))
     assert row["n_states"] == len(states_1949) and row["era"] == 2

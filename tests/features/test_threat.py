@@ -9,9 +9,6 @@ import pytest
 
 from foedus.features.dyads import Dyads, Sources
 from foedus.features.families.threat import FAMILY, common_foes_of, shared_threat
-from foedus.features.table import feature_table, load_sources
-from tests.conftest import dyad_row
-from tests.features.test_feature_rules import one_year
 
 GML_ONLY = [f.name for f in FAMILY.features if f.sources == ("gml_mid_ddydisps",)]
 UK, USSR, GERMANY, ITALY, JAPAN = 200, 365, 255, 325, 740
@@ -19,25 +16,25 @@ INDIA, PAKISTAN = 750, 770
 
 
 @pytest.fixture(scope="module")
-def threat_sources(paths):
-    return load_sources(FAMILY.sources, paths)
+def threat_sources(sources):
+    return sources.only(FAMILY.sources, "the threat tests")
 
 
 @pytest.fixture(scope="module")
-def threats(universe, threat_sources):
-    return feature_table(universe, threat_sources, [FAMILY])
+def threats(features):
+    return features  # the session's table of every family, the threat columns among them
 
 
 # --- hand-checked pairs --------------------------------------------------------------------
 
-def test_united_kingdom_and_soviet_union_1939_share_three_foes(threats, threat_sources):
+def test_united_kingdom_and_soviet_union_1939_share_three_foes(threats, threat_sources, dyad_row):
     # GML 1929-1938: both faced Germany, Italy and Japan (the UK over Abyssinia, Spain and
     # China; the USSR at Lake Khasan and in Spain)
     assert dyad_row(threats, UK, USSR, 1939)["common_foes_10y"] == 3
     assert common_foes_of(threat_sources, UK, USSR, 1939) == [GERMANY, ITALY, JAPAN]
 
 
-def test_india_and_pakistan_1990_disputed_in_the_last_ten_years(threats, threat_sources):
+def test_india_and_pakistan_1990_disputed_in_the_last_ten_years(threats, threat_sources, dyad_row):
     row = dyad_row(threats, INDIA, PAKISTAN, 1990)
     mids = threat_sources["gml_mid_ddydisps"]
     pair = mids[(mids["ccode1"] == INDIA) & (mids["ccode2"] == PAKISTAN) & mids["year"].between(1980, 1989)]
@@ -46,7 +43,7 @@ def test_india_and_pakistan_1990_disputed_in_the_last_ten_years(threats, threat_
     assert row["years_since_dispute"] == 1989 - pair["year"].max()
 
 
-def test_india_and_pakistan_are_rivals_from_partition(threats):
+def test_india_and_pakistan_are_rivals_from_partition(threats, dyad_row):
     # Thompson-Dreyer and TSS both date the rivalry from 1947: t=1947 reads 1946, t=1948 reads 1947
     for year, expected in ((1947, 0), (1948, 1), (1990, 1)):
         row = dyad_row(threats, INDIA, PAKISTAN, year)
@@ -55,12 +52,12 @@ def test_india_and_pakistan_are_rivals_from_partition(threats):
     assert dyad_row(threats, INDIA, PAKISTAN, 2021)["rivals_tss"] == 1  # TSS runs to 2020
 
 
-def test_a_pair_that_never_disputed_has_no_years_since_dispute(threats):
+def test_a_pair_that_never_disputed_has_no_years_since_dispute(threats, dyad_row):
     row = dyad_row(threats, INDIA, PAKISTAN, 1947)  # Pakistan's first year: no dispute yet
     assert row["ever_disputed"] == 0 and np.isnan(row["years_since_dispute"])
 
 
-def test_shared_threat_with_only_tss_known(threats):
+def test_shared_threat_with_only_tss_known(threats, dyad_row):
     # 2015: GML and TD end in 2010, TSS in 2020. China is a TSS rival of the United States
     # and of Japan (1996-2020), so the threat is known to be shared; Canada and Australia
     # share no TSS rival, but GML foes are unknown, so nothing is known to be zero.
@@ -153,14 +150,14 @@ def test_common_foes_match_brute_force_over_every_pair(threats, threat_sources, 
 
 # --- rivalry codes -------------------------------------------------------------------------
 
-def test_rivalry_codes_that_are_not_cow_states_are_dropped(universe, threat_sources, caplog):
+def test_rivalry_codes_that_are_not_cow_states_are_dropped(threat_sources, caplog, one_year):
     # 324 (Venice) is in both rivalry lists but is no COW state; add it, and Denmark (390) for
     # contrast, as a rival of both the UK and France in 1900.
     td = threat_sources["td_rivalries"]
     extra = pd.DataFrame({"rivalryno": 0, "ccode1": [324, 220, 390, 220], "ccode2": [200, 324, 200, 390],
                           "styear": 1900, "endyear": 1900}).astype("int32")
     tables = dict(threat_sources.tables, td_rivalries=pd.concat([td, extra], ignore_index=True))
-    dyads = one_year(universe, 1901)
+    dyads = one_year(1901)
     with caplog.at_level(logging.INFO, logger="foedus.features.families.threat"):
         before = FAMILY(Dyads.from_frame(dyads), threat_sources)
         after = FAMILY(Dyads.from_frame(dyads), Sources(tables, threat_sources.coverage))

@@ -7,7 +7,8 @@ import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from foedus.features.errors import InvalidInput
-from foedus.models.folds import DEFAULT_FOLDS, Fold, labelled, parse_folds, split
+from foedus.features.labels import labelled
+from foedus.models.folds import DEFAULT_FOLDS, Fold, parse_folds, split
 from foedus.models.metrics import expected_calibration_error, score, top_k
 
 

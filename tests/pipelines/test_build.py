@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -64,3 +66,14 @@ def test_cite_reads_the_sources_of_the_build_and_the_spec_gives_the_same_list(ow
     # the list computed without building is the one the build records
     assert before.sources == after.sources
     assert after.references == citations_for(sidecar["sources"], own_paths)
+
+
+def test_the_build_lives_in_features_and_loads_neither_models_nor_the_cli():
+    code = ("import sys, foedus.features.build; "
+            "print([m for m in ('foedus.models', 'foedus.cli', 'foedus.jobs', 'mlflow') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    import foedus
+    import foedus.features.build as features_build
+
+    assert foedus.build is features_build.build and foedus.BuildResult is features_build.BuildResult

@@ -1,0 +1,131 @@
+"""Build the dyad-year table: the labelled universe, every feature family, written with provenance.
+
+``foedus.build(...)`` and ``foedus build`` call ``build`` here; the CLI adds nothing to it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from foedus.features.alliances import alliance_state, coverage
+from foedus.features.atomic import write_atomic
+from foedus.features.catalogue import Family, catalogue_frame, catalogue_markdown
+from foedus.features.citations import source_citations
+from foedus.features.config import Paths
+from foedus.features.errors import FoedusError
+from foedus.features.families import feature_families
+from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec, as_label_spec, counts_by_era, label_dyad_years
+from foedus.features.provenance import provenance as build_provenance
+from foedus.features.provenance import reusable, sources_used
+from foedus.features.readers import load_source
+from foedus.features.table import feature_table, load_sources, sources_of, with_coverage
+from foedus.features.universe import dyad_years
+from foedus.features.years import FIRST_YEAR, LAST_YEAR, check_span
+
+
+def labelled_universe(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, last: int = LAST_YEAR,
+                      *, paths: Paths | None = None) -> pd.DataFrame:
+    """Undirected dyad-years ``first..last`` with ``at_risk`` and ``onset`` under ``spec``.
+
+    >>> table = labelled_universe("atop:defense:1", 1946, 1989)   # doctest: +SKIP
+    """
+    spec = as_label_spec(spec)
+    first, last = check_span(first, last)
+    universe = dyad_years(load_source("cow_ddy", paths))  # whole span: t-1 of the first year is needed
+    directed = load_source(spec.alliance_source.source_key, paths)
+    labelled = label_dyad_years(universe, alliance_state(directed, spec.alliance_source), coverage(directed), spec)
+    return labelled[labelled["year"].between(first, last)].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    table: pd.DataFrame
+    spec: LabelSpec
+    counts: pd.DataFrame  # counts_by_era of the table
+    path: Path | None  # where the table was written, if it was
+    reused: bool = False  # True if an identical earlier build was loaded instead of rebuilt
+
+
+def output_path(spec: LabelSpec, first: int, last: int, paths: Paths, labels_only: bool = False) -> Path:
+    span = "" if (first, last) == (FIRST_YEAR, LAST_YEAR) else f"_{first}-{last}"
+    stem = "labels" if labels_only else "dyad_years"
+    return paths.processed / f"{stem}_{spec.name}{span}.parquet"
+
+
+def families_for(spec: LabelSpec) -> list[Family]:
+    """The feature families of a build: the network family reads the label spec's alliance source."""
+    return feature_families(spec.source)
+
+
+def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, last: int = LAST_YEAR, *,
+          labels_only: bool = False, write: bool = True, force: bool = False,
+          paths: Paths | None = None) -> BuildResult:
+    """Build the dyad-year table (features and labels) and write it to ``data/processed/``.
+
+    Writes ``dyad_years_<source>_<obligation>_h<h>.parquet`` (or ``labels_...`` with
+    ``labels_only``) and beside it a JSON sidecar with the feature catalogue, the checksums of
+    the sources used and the code version. An earlier build with the same inputs and code is
+    loaded instead of rebuilt unless ``force``. Both writes are atomic; the sidecar is written
+    last, so a half-finished build is never reused.
+    """
+    paths = paths or Paths.discover()
+    spec = as_label_spec(spec)
+    first, last = check_span(first, last)
+    families = [] if labels_only else families_for(spec)
+    provenance = build_provenance(spec, first, last, families, paths)
+    path = output_path(spec, first, last, paths, labels_only)
+    if write and not force and reusable(path, provenance["build_key"]):
+        table = pd.read_parquet(path)
+        return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path, reused=True)
+
+    table = labelled_universe(spec, first, last, paths=paths)
+    if families:
+        sources = load_sources(sources_of(families), paths)
+        features = feature_table(table[["ccode1", "ccode2", "year"]], sources, families)
+        table = pd.concat([table, features.drop(columns=["ccode1", "ccode2", "year"])], axis=1)
+        provenance["coverage"] = {k: list(v) for k, v in sources.coverage.items()}
+        provenance["catalogue"] = catalogue_frame(with_coverage(families), sources.coverage).to_dict("records")
+    if not write:
+        return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=None)
+    provenance["rows"] = len(table)
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), b"foedus": json.dumps(
+        {k: provenance[k] for k in ("build_key", "label_spec", "years", "sources")}).encode()})
+    write_atomic(path, lambda tmp: pq.write_table(arrow, tmp))
+    write_atomic(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(provenance, indent=2)))
+    return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path)
+
+
+def feature_catalogue(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, paths: Paths | None = None) -> tuple[pd.DataFrame, str]:
+    """The catalogue of a build's features (and its Markdown), with each source's last covered year."""
+    families = with_coverage(families_for(as_label_spec(spec)))
+    coverage = None
+    try:
+        coverage = load_sources(sources_of(families), paths).coverage
+    except FoedusError:
+        pass  # without the raw data the catalogue is still printed, without coverage years
+    citations = source_citations(paths)
+    return catalogue_frame(families, coverage, citations), catalogue_markdown(families, coverage, citations)
+
+
+def build_sources(spec: LabelSpec, first: int = FIRST_YEAR, last: int = LAST_YEAR,
+                  paths: Paths | None = None) -> tuple[list[str], str]:
+    """The sources the build of ``spec`` used, and where that list comes from: the build's
+    sidecar if it exists, else the same list computed from the spec without building."""
+    paths = paths or Paths.discover()
+    first, last = check_span(first, last)
+    sidecar = output_path(spec, first, last, paths).with_suffix(".json")
+    if not sidecar.is_file():
+        return sources_used(spec, families_for(spec)), f"label spec {spec} (not built yet: the sources its build reads)"
+    try:
+        keys = list(json.loads(sidecar.read_text())["sources"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FoedusError(f"build sidecar {sidecar} is unreadable or lists no sources ({exc}): "
+                          f"rebuild with `foedus build -l {spec} --force`") from exc
+    return keys, f"the build of {spec} (sidecar {sidecar})"
