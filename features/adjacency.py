@@ -23,7 +23,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.dyads import Sources
 from foedus.features.readers import READERS, SYSTEM
 from foedus.features.readers.system import spell_last_years
@@ -79,7 +78,7 @@ class YearMatrices:
             raise ValueError(f"stack of shape {stack.shape} does not match {first}-{last} over {len(codes)} codes")
 
     @classmethod
-    def from_pairs(cls, ccode1, ccode2, year, codes: np.ndarray, first: int, last: int) -> "YearMatrices":
+    def from_pairs(cls, ccode1, ccode2, year, codes: np.ndarray, first: int, last: int) -> YearMatrices:
         """1 in year s for every pair with a row in year s, in either order; rows outside
         ``first..last`` are ignored. Self-pairs never count (the diagonal stays 0)."""
         c1, c2, y = (np.asarray(a, dtype=np.int64) for a in (ccode1, ccode2, year))

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-
 from foedus.features.readers.alliances import ATOP_FLAGS, COW_FLAGS
 from foedus.features.universe import undirected
 

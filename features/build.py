@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from foedus.features.alliances import alliance_state, coverage
 from foedus.features.atomic import write_atomic
 from foedus.features.catalogue import Family, catalogue_frame, catalogue_markdown
@@ -102,7 +101,8 @@ def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, l
     return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path)
 
 
-def feature_catalogue(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, paths: Paths | None = None) -> tuple[pd.DataFrame, str]:
+def feature_catalogue(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *,
+                      paths: Paths | None = None) -> tuple[pd.DataFrame, str]:
     """The catalogue of a build's features (and its Markdown), with each source's last covered year."""
     families = with_coverage(families_for(as_label_spec(spec)))
     coverage = None

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.dyads import Dyads, Sources
 
 LAG = 1  # every feature of year t reads sources at years <= t - 1

@@ -64,7 +64,7 @@ class Paths:
     mirror: Path
 
     @classmethod
-    def discover(cls) -> "Paths":
+    def discover(cls) -> Paths:
         root = _find_root()
         data = Path(os.environ.get("FOEDUS_DATA_DIR") or root / "data").expanduser().resolve()
         mirror_setting = os.environ.get("FOEDUS_MIRROR") or _tool_settings(root).get("mirror", DEFAULT_MIRROR)

@@ -19,7 +19,6 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.universe import dyad_year_key
 
 T = TypeVar("T")
@@ -87,7 +86,7 @@ class Sources:
         first, last = self.coverage[key]
         return (years >= first) & (years <= last)
 
-    def only(self, keys: Iterable[str], reader: str) -> "Sources":
+    def only(self, keys: Iterable[str], reader: str) -> Sources:
         """A view of the sources ``keys`` alone, for ``reader`` (e.g. "family threat"): reading
         any other source raises ``UndeclaredSource`` naming the reader and the source."""
         keys = tuple(keys)
@@ -121,7 +120,7 @@ class Dyads:
         self.codes = np.union1d(self.ccode1, self.ccode2)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> "Dyads":
+    def from_frame(cls, frame: pd.DataFrame) -> Dyads:
         return cls(frame["ccode1"].to_numpy(), frame["ccode2"].to_numpy(), frame["year"].to_numpy())
 
     def __len__(self) -> int:

@@ -18,11 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
 from foedus.features.atomic import atomic_path
 from foedus.features.errors import DataError
 from foedus.features.manifest import Source, sha256_of
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 HTTP_TIMEOUT_S = 60
 

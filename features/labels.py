@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.alliances import ALLIANCE_SOURCES, AllianceSource
 from foedus.features.errors import InvalidInput
 from foedus.features.universe import dyad_year_key
@@ -53,7 +52,7 @@ class LabelSpec:
             raise InvalidInput(f"horizon {self.horizon!r} must be a whole number of years in 1-{MAX_HORIZON}")
 
     @classmethod
-    def parse(cls, text: str) -> "LabelSpec":
+    def parse(cls, text: str) -> LabelSpec:
         """Read ``source:obligation:horizon`` (e.g. ``atop:defense:5``; later parts optional)."""
         parts = [p.strip().lower() for p in str(text).split(":")]
         if not 1 <= len(parts) <= 3 or not all(parts):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.labels import labelled
 from foedus.features.years import count_by_era
 

@@ -8,12 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
-
 from foedus.features.catalogue import Family
 from foedus.features.config import Paths
 from foedus.features.dyads import Dyads, Sources
 from foedus.features.readers import load_source, source_years
+from threadpoolctl import threadpool_limits
 
 
 def sources_of(families: Iterable[Family]) -> list[str]:

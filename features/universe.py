@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.years import FIRST_YEAR, LAST_YEAR, check_span
 
 # The key of an undirected dyad (ccode1 < ccode2) and of a dyad-year: every table foedus

@@ -9,7 +9,6 @@ the end of ``year``; the lag rule says features of year ``year + 1`` must not ch
 from __future__ import annotations
 
 import pandas as pd
-
 from foedus.features.dyads import Sources
 from foedus.features.readers import READERS
 

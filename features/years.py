@@ -6,7 +6,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.errors import InvalidInput
 
 FIRST_YEAR = 1816  # the COW state system begins

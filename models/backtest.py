@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.errors import InvalidInput
 from foedus.features.labels import labelled
 from foedus.features.universe import DYAD_YEAR

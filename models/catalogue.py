@@ -57,7 +57,8 @@ def _base_rate(seed: int):
 
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
-    ModelSpec("lightgbm", "LightGBM, NaN handled natively, early stopping on the last ten training years; the main model",
+    ModelSpec("lightgbm",
+              "LightGBM, NaN handled natively, early stopping on the last ten training years; the main model",
               _lightgbm, tunable=True),
     ModelSpec("logit-literature", "logistic regression on the literature's classic predictors, era dummies",
               _logit_literature),

@@ -25,6 +25,10 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from foedus.features.errors import InvalidInput
+from foedus.features.families import threat
+from foedus.features.universe import DYAD
+from foedus.models.catalogue import DEFAULT_SEED
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -32,11 +36,6 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-from foedus.features.errors import InvalidInput
-from foedus.features.families import threat
-from foedus.features.universe import DYAD
-from foedus.models.catalogue import DEFAULT_SEED
 
 LABELS = ("at_risk", "onset")
 TIME_TREND = ("year", "era")

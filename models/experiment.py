@@ -15,8 +15,6 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from mlflow.tracking import MlflowClient
-
 from foedus.features.errors import FoedusError
 from foedus.features.universe import DYAD_YEAR
 from foedus.models import plots
@@ -32,6 +30,7 @@ from foedus.models.tracking import (
     log_metrics,
     log_onset_model,
 )
+from mlflow.tracking import MlflowClient
 
 HEADLINE = ("average_precision", "roc_auc", "brier", "log_loss", "ece")
 

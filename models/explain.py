@@ -21,7 +21,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.errors import InvalidInput
 from foedus.features.families import declared
 from foedus.features.universe import DYAD_YEAR

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.errors import InvalidInput
 from foedus.features.labels import labelled
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from sklearn.metrics import average_precision_score, precision_recall_curve
-
 from foedus.features.errors import InvalidInput
 from foedus.features.summary import threat_onset_summary
 from foedus.models.explain import readable
 from foedus.models.metrics import reliability_bins
+from matplotlib.figure import Figure
+from sklearn.metrics import average_precision_score, precision_recall_curve
 
 
 def _folds(predictions: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -132,6 +131,7 @@ def onset_rate_by_era(table: pd.DataFrame) -> Figure:
                                    zip(summary[column], summary[count])], fontsize=7)
     ax.set_xticks(x, summary.index)
     ax.margins(y=0.2)
-    ax.set(ylabel="onsets per at-risk dyad-year (%)", xlabel="era", title="Alliance onset rate: threat without alliance")
+    ax.set(ylabel="onsets per at-risk dyad-year (%)", xlabel="era",
+           title="Alliance onset rate: threat without alliance")
     ax.legend(fontsize=8)
     return fig

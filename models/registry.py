@@ -35,7 +35,8 @@ class Promotion:
             return (f"{self.name} v{self.version} (backtest AP {self.average_precision:.4f}) is the first "
                     f"champion")
         verdict = "beats" if self.promoted else "does not beat"
-        tail = "alias 'champion' moved to it" if self.promoted else f"alias 'champion' stays on v{self.previous_version}"
+        tail = ("alias 'champion' moved to it" if self.promoted
+                else f"alias 'champion' stays on v{self.previous_version}")
         return (f"{self.name} v{self.version} (backtest AP {self.average_precision:.4f}) {verdict} the champion "
                 f"v{self.previous_version} (AP {self.previous_average_precision:.4f}): {tail}")
 

@@ -104,9 +104,8 @@ def log_frame(frame, path: str) -> None:
 
 def log_onset_model(estimator, features: list[str], example, spec, name: str = "model"):
     """Log a fitted estimator as a pyfunc with signature and input example; returns ModelInfo."""
-    from mlflow.models import infer_signature
-
     from foedus.models.pyfunc import OnsetModel
+    from mlflow.models import infer_signature
 
     wrapped = OnsetModel(estimator, features, str(spec))
     example = example[features].astype("float64")

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
-
 from foedus.features.errors import FoedusError
 from foedus.features.labels import DEFAULT_LABEL_SPEC
 from foedus.models.catalogue import DEFAULT_SEED, MODELS
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(
     help="foedus: forecast formal military alliances between pairs of states.",
@@ -47,7 +45,7 @@ def _seed_option():
 
 @data_app.command("fetch")
 def data_fetch(
-    origin: Optional[str] = typer.Option(None, "--from", help="Folder or http(s) URL laid out like ../shared/data."),
+    origin: str | None = typer.Option(None, "--from", help="Folder or http(s) URL laid out like ../shared/data."),
     force: bool = typer.Option(False, help="Fetch again even if a verified copy is present."),
 ) -> None:
     """Fill data/raw/ from --from, else the local mirror, else upstream; verify every checksum."""
@@ -59,14 +57,14 @@ def data_fetch(
     fetched = [f for f in done if f.origin != "already present"]
     for item in fetched:
         out.print(f"fetched {item.source.path}  [dim]from {item.origin}[/dim]")
-    out.print(f"[green]{len(done)} raw files verified[/green] ({len(fetched)} fetched, {len(done) - len(fetched)} already present)")
+    out.print(f"[green]{len(done)} raw files verified[/green] ({len(fetched)} fetched, "
+              f"{len(done) - len(fetched)} already present)")
 
 
 @data_app.command("status")
 def data_status_cmd() -> None:
     """Show each source: present, verified, version, years covered."""
     import pandas as pd
-
     from foedus.jobs import data_status
 
     status = data_status()
@@ -78,13 +76,14 @@ def data_status_cmd() -> None:
     out.print(table)
     bad = status[~status["verified"]]
     if len(bad):
-        raise FoedusError(f"{len(bad)} of {len(status)} raw files are missing or fail their checksum: run `foedus data fetch`")
+        raise FoedusError(f"{len(bad)} of {len(status)} raw files are missing or fail their checksum: "
+                          "run `foedus data fetch`")
 
 
 @states_app.command("resolve")
 def states_resolve(
     query: str = typer.Argument(..., help="COW code, COW abbreviation or country name."),
-    year: Optional[int] = typer.Option(None, help="Also check the state was a system member this year."),
+    year: int | None = typer.Option(None, help="Also check the state was a system member this year."),
 ) -> None:
     """Resolve a code, abbreviation or name to one COW state."""
     from foedus.features.states import resolve_state
@@ -93,7 +92,8 @@ def states_resolve(
 
 
 def _print_counts(counts) -> None:
-    table = Table("era", "dyad-years", "at risk", "onsets", "onset unknown", "onset rate", title="Labelled dyad-years by era")
+    table = Table("era", "dyad-years", "at risk", "onsets", "onset unknown", "onset rate",
+                  title="Labelled dyad-years by era")
     for row in counts.itertuples():
         rate = "-" if row.onset_rate != row.onset_rate else f"{row.onset_rate:.4f}"
         table.add_row(str(row.Index), f"{row.dyad_years:,}", f"{row.at_risk:,}", f"{row.onsets:,}",
@@ -144,7 +144,7 @@ def describe(spec: str = _spec_option()) -> None:
 
 @features_app.command("list")
 def features_list(
-    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the catalogue as Markdown to this file."),
+    markdown: Path | None = typer.Option(None, "--markdown", help="Write the catalogue as Markdown to this file."),
     spec: str = _spec_option(),
 ) -> None:
     """Print every feature: name, family, sources (with their last covered year), lag, unit, meaning."""
@@ -187,7 +187,8 @@ def _print_compare(frame) -> None:
 def backtest(
     spec: str = _spec_option(),
     models: str = typer.Option(ALL_MODELS, help=MODELS_HELP),
-    folds: Optional[str] = typer.Option(None, help="Test blocks, e.g. 1946-1969,1970-1989 (default: five blocks 1919-2018)."),
+    folds: str | None = typer.Option(
+        None, help="Test blocks, e.g. 1946-1969,1970-1989 (default: five blocks 1919-2018)."),
     seed: int = _seed_option(),
 ) -> None:
     """Out-of-time backtest of each model, tracked in MLflow (parent run per model, nested run per fold)."""
@@ -212,7 +213,7 @@ def train(
 
 @app.command()
 def compare(
-    spec: Optional[str] = typer.Option(None, "--label-spec", "-l", help="Only this label spec (default: all)."),
+    spec: str | None = typer.Option(None, "--label-spec", "-l", help="Only this label spec (default: all)."),
     last: int = typer.Option(20, help="How many runs."),
 ) -> None:
     """Print the latest backtest runs: model, label, pooled AP, ROC-AUC, Brier."""
@@ -225,7 +226,7 @@ def compare(
 def run(
     spec: str = _spec_option(),
     models: str = typer.Option(ALL_MODELS, help=MODELS_HELP),
-    folds: Optional[str] = typer.Option(None, help="Test blocks (default: five blocks 1919-2018)."),
+    folds: str | None = typer.Option(None, help="Test blocks (default: five blocks 1919-2018)."),
     final_model: str = typer.Option("lightgbm", help="The model to train on all years and register."),
 ) -> None:
     """The main job end to end: fetch and verify the data, build, backtest every model, train, compare."""
@@ -245,7 +246,7 @@ def run(
 def cite(
     spec: str = _spec_option(),
     fmt: str = typer.Option("bibtex", "--format", help="bibtex, text (one APA-like line per reference) or both."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file (atomically), not stdout."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file (atomically), not stdout."),
     all_sources: bool = typer.Option(False, "--all", help="Cite every source in the manifest, not only a build's."),
 ) -> None:
     """Print the references to cite for exactly the sources a build used (its sidecar, else the spec), as ps_cite()."""

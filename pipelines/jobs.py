@@ -13,8 +13,7 @@ import pandas as pd
 
 # build, labelled_universe, BuildResult and feature_catalogue live in foedus.features.build;
 # they are re-exported here as the notebook API and for the CLI.
-from foedus.features.build import BuildResult, build, feature_catalogue, labelled_universe  # noqa: F401
-from foedus.features.build import build_sources
+from foedus.features.build import BuildResult, build, build_sources, feature_catalogue, labelled_universe  # noqa: F401
 from foedus.features.config import Paths
 from foedus.features.fetch import Fetched, RawState, fetch, raw_state
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources, stronger_weaker
 from foedus.features.readers.system import spell_last_years
@@ -25,16 +24,26 @@ NMC = ("cow_nmc",)
 MAJORS = ("cow_majors",)
 CINC_FLOOR = 1e-7  # a few micro-states have CINC 0; the floor keeps log ratios finite
 
-FAMILY.feature("cinc_stronger", "share of system capabilities", "CINC of the stronger state", NMC, label="capabilities of the stronger state (CINC)")
-FAMILY.feature("cinc_weaker", "share of system capabilities", "CINC of the weaker state", NMC, label="capabilities of the weaker state (CINC)")
-FAMILY.feature("cinc_share_stronger", "proportion 0.5-1", "stronger's share of the pair's combined CINC", NMC, label="stronger state's share of the pair's capabilities")
-FAMILY.feature("log_cinc_ratio", "log ratio", "log of stronger's CINC over weaker's (floored at 1e-7)", NMC, label="capability gap (log CINC ratio)")
-FAMILY.feature("log_milex_ratio", "log ratio", "absolute log ratio of military expenditures (+1)", NMC, label="military spending gap (log ratio)")
-FAMILY.feature("log_milper_ratio", "log ratio", "absolute log ratio of military personnel (+1)", NMC, label="military personnel gap (log ratio)")
-FAMILY.feature("cinc_growth5_stronger", "log ratio", "stronger's CINC in t-1 over its CINC in t-6 (rising power)", NMC, label="stronger state's capability growth over 5 years (log)")
-FAMILY.feature("cinc_growth5_weaker", "log ratio", "weaker's CINC in t-1 over its CINC in t-6", NMC, label="weaker state's capability growth over 5 years (log)")
-FAMILY.feature("n_major", "count 0-2", "number of COW major powers in the pair", MAJORS, label="major powers in the pair")
-FAMILY.feature("major_minor", "0/1", "asymmetric pair: one major power and one minor power", MAJORS, label="major-minor pair")
+FAMILY.feature("cinc_stronger", "share of system capabilities", "CINC of the stronger state", NMC,
+               label="capabilities of the stronger state (CINC)")
+FAMILY.feature("cinc_weaker", "share of system capabilities", "CINC of the weaker state", NMC,
+               label="capabilities of the weaker state (CINC)")
+FAMILY.feature("cinc_share_stronger", "proportion 0.5-1", "stronger's share of the pair's combined CINC", NMC,
+               label="stronger state's share of the pair's capabilities")
+FAMILY.feature("log_cinc_ratio", "log ratio", "log of stronger's CINC over weaker's (floored at 1e-7)", NMC,
+               label="capability gap (log CINC ratio)")
+FAMILY.feature("log_milex_ratio", "log ratio", "absolute log ratio of military expenditures (+1)", NMC,
+               label="military spending gap (log ratio)")
+FAMILY.feature("log_milper_ratio", "log ratio", "absolute log ratio of military personnel (+1)", NMC,
+               label="military personnel gap (log ratio)")
+FAMILY.feature("cinc_growth5_stronger", "log ratio", "stronger's CINC in t-1 over its CINC in t-6 (rising power)", NMC,
+               label="stronger state's capability growth over 5 years (log)")
+FAMILY.feature("cinc_growth5_weaker", "log ratio", "weaker's CINC in t-1 over its CINC in t-6", NMC,
+               label="weaker state's capability growth over 5 years (log)")
+FAMILY.feature("n_major", "count 0-2", "number of COW major powers in the pair", MAJORS,
+               label="major powers in the pair")
+FAMILY.feature("major_minor", "0/1", "asymmetric pair: one major power and one minor power", MAJORS,
+               label="major-minor pair")
 
 
 def major_power_years(majors: pd.DataFrame, first: int, last: int) -> pd.DataFrame:

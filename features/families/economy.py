@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources, min_max
 
@@ -24,13 +23,20 @@ FAMILY = Family(
     "state's share of the system's trade over its share of the system's GDP in t-1, so that the "
     "current-dollar trade and the real-dollar GDP need no common deflator (1 = as open as the system).",
 )
-FAMILY.feature("log_gdp_min", "log millions of 2017 USD", "log real GDP of the smaller economy", GDP, label="GDP of the smaller economy (log)")
-FAMILY.feature("log_gdp_max", "log millions of 2017 USD", "log real GDP of the larger economy", GDP, label="GDP of the larger economy (log)")
-FAMILY.feature("log_gdppc_min", "log USD per person", "log GDP per capita of the poorer state", GDP, label="GDP per capita of the poorer state (log)")
-FAMILY.feature("log_gdppc_max", "log USD per person", "log GDP per capita of the richer state", GDP, label="GDP per capita of the richer state (log)")
-FAMILY.feature("trade_openness_min", "ratio", "relative trade openness of the less open state", TRADE, label="trade openness of the less open state")
-FAMILY.feature("trade_openness_max", "ratio", "relative trade openness of the more open state", TRADE, label="trade openness of the more open state")
-FAMILY.feature("shared_igos", "count", "intergovernmental organisations both states belong to", IGO, label="shared IGO memberships")
+FAMILY.feature("log_gdp_min", "log millions of 2017 USD", "log real GDP of the smaller economy", GDP,
+               label="GDP of the smaller economy (log)")
+FAMILY.feature("log_gdp_max", "log millions of 2017 USD", "log real GDP of the larger economy", GDP,
+               label="GDP of the larger economy (log)")
+FAMILY.feature("log_gdppc_min", "log USD per person", "log GDP per capita of the poorer state", GDP,
+               label="GDP per capita of the poorer state (log)")
+FAMILY.feature("log_gdppc_max", "log USD per person", "log GDP per capita of the richer state", GDP,
+               label="GDP per capita of the richer state (log)")
+FAMILY.feature("trade_openness_min", "ratio", "relative trade openness of the less open state", TRADE,
+               label="trade openness of the less open state")
+FAMILY.feature("trade_openness_max", "ratio", "relative trade openness of the more open state", TRADE,
+               label="trade openness of the more open state")
+FAMILY.feature("shared_igos", "count", "intergovernmental organisations both states belong to", IGO,
+               label="shared IGO memberships")
 
 
 def relative_openness(trade: pd.DataFrame, gdp: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources
 
@@ -34,7 +33,8 @@ EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
 # block's first code.
 REGION_STARTS = np.array([200, 400, 630, 700])
 
-FAMILY.feature("contig_land", "0/1", "contiguous by land or river (COW type 1) in December of t-1", CONTIG, label="contiguous by land")
+FAMILY.feature("contig_land", "0/1", "contiguous by land or river (COW type 1) in December of t-1", CONTIG,
+               label="contiguous by land")
 for _type, _miles in SEA_MILES.items():
     FAMILY.feature(f"contig_{_miles}mi", "0/1",
                    f"contiguous by land or by at most {_miles} miles of water (COW type <= {_type}) in December of t-1",
@@ -44,12 +44,15 @@ FAMILY.feature("contig_type", "ordinal 1-6",
                "6 not contiguous", CONTIG, label="contiguity type (1 land ... 6 none)")
 FAMILY.feature("mindist_km", "km", "minimum distance between the two states' borders in t-1 (CShapes; 0 = touching)",
                MINDIST, label="distance between borders (km)")
-FAMILY.feature("log1p_mindist", "log km", "log(1 + minimum border distance in km) in t-1", MINDIST, label="distance between borders (log km)")
+FAMILY.feature("log1p_mindist", "log km", "log(1 + minimum border distance in km) in t-1", MINDIST,
+               label="distance between borders (log km)")
 FAMILY.feature("capital_distance_km", "km", "great-circle distance between the capitals in effect on 31 Dec of t-1",
                CAPITALS, label="distance between capitals (km)")
-FAMILY.feature("log1p_capital_distance", "log km", "log(1 + great-circle distance between capitals in km)", CAPITALS, label="distance between capitals (log km)")
+FAMILY.feature("log1p_capital_distance", "log km", "log(1 + great-circle distance between capitals in km)", CAPITALS,
+               label="distance between capitals (log km)")
 FAMILY.feature("same_region", "0/1",
-               "both in the same COW region (Americas, Europe, Africa, Middle East, Asia and Oceania)", (), label="same region")
+               "both in the same COW region (Americas, Europe, Africa, Middle East, Asia and Oceania)", (),
+               label="same region")
 
 
 def years_between(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -52,21 +52,29 @@ def make_family(alliance: str = "atop") -> Family:
         "tied to itself. Years since allied is missing for pairs never allied (see ever_allied).",
     )
     own = (key,)
-    family.feature("allies_min", "count of states", "states allied to it in t-1: the state with fewer", own, label="allies of the less-allied state")
-    family.feature("allies_max", "count of states", "states allied to it in t-1: the state with more", own, label="allies of the better-allied state")
-    family.feature("shared_allies", "count of states", "third states allied to both in t-1", own, label="allies in common")
+    family.feature("allies_min", "count of states", "states allied to it in t-1: the state with fewer", own,
+                   label="allies of the less-allied state")
+    family.feature("allies_max", "count of states", "states allied to it in t-1: the state with more", own,
+                   label="allies of the better-allied state")
+    family.feature("shared_allies", "count of states", "third states allied to both in t-1", own,
+                   label="allies in common")
     family.feature("alliance_s_score", "similarity -1..1",
                    "Signorino-Ritter S of the two alliance portfolios in t-1 (binary, COW members, self-tie)",
                    (key, SYSTEM), label="similarity of alliance portfolios (S score)")
-    family.feature("ever_allied", "0/1", "the two were allied in some year from the source's start to t-1", own, label="allied before")
+    family.feature("ever_allied", "0/1", "the two were allied in some year from the source's start to t-1", own,
+                   label="allied before")
     family.feature("years_since_allied", "years",
-                   "t-1 minus the last year the two were allied (0 = allied in t-1); missing if never", own, label="years since last allied")
+                   "t-1 minus the last year the two were allied (0 = allied in t-1); missing if never", own,
+                   label="years since last allied")
     family.feature("allied_to_partners_rival_td", "count of states",
-                   "third states allied to one and a strategic rival of the other in t-1 (Thompson-Dreyer)", (key, TD), label="allies of one that are rivals of the other (Thompson-Dreyer)")
+                   "third states allied to one and a strategic rival of the other in t-1 (Thompson-Dreyer)", (key, TD),
+                   label="allies of one that are rivals of the other (Thompson-Dreyer)")
     family.feature("allied_to_partners_rival_tss", "count of states",
-                   "third states allied to one and a rival of the other in t-1 (Thompson-Sakuwa-Suzuki)", (key, TSS), label="allies of one that are rivals of the other (Thompson-Sakuwa-Suzuki)")
+                   "third states allied to one and a rival of the other in t-1 (Thompson-Sakuwa-Suzuki)", (key, TSS),
+                   label="allies of one that are rivals of the other (Thompson-Sakuwa-Suzuki)")
     family.feature("allied_to_partners_foe", "count of states",
-                   "third states allied to one in t-1 and a MID foe of the other in t-10..t-1 (GML)", (key, GML), label="allies of one that are foes of the other (MIDs)")
+                   "third states allied to one in t-1 and a MID foe of the other in t-10..t-1 (GML)", (key, GML),
+                   label="allies of one that are foes of the other (MIDs)")
     family.compute(lambda dyads, sources: network(dyads, sources, source, family.columns))
     return family
 

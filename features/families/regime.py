@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources, min_max
 
@@ -40,7 +39,8 @@ for column, label in MEASURES.items():
                    label=difference)
 FAMILY.feature("joint_democracy", "0/1", "both states have Polity2 >= 6", label="both democracies (Polity2 >= 6)")
 FAMILY.feature("joint_autocracy", "0/1", "both states have Polity2 <= -6", label="both autocracies (Polity2 <= -6)")
-FAMILY.feature("mixed_regime", "0/1", "one state has Polity2 >= 6 and the other <= -6", label="democracy-autocracy pair")
+FAMILY.feature("mixed_regime", "0/1", "one state has Polity2 >= 6 and the other <= -6",
+               label="democracy-autocracy pair")
 
 
 @FAMILY.compute

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources
 from foedus.features.years import ERAS, era_of
@@ -16,8 +15,10 @@ FAMILY = Family(
     "decolonisation, NATO and EU enlargement) and the number of states in the system in t-1. The key "
     "column `year` (the forecast year t, known in advance) is itself usable as a feature.",
 )
-FAMILY.feature("era", "code 0-3", "era of t: " + ", ".join(f"{i} = {name}" for i, (name, _, _) in enumerate(ERAS)), (), lag=0, label="era", level="year")
-FAMILY.feature("n_states", "count", "number of states in the COW system in t-1", ("cow_ddy",), label="states in the system", level="year")
+FAMILY.feature("era", "code 0-3", "era of t: " + ", ".join(f"{i} = {name}" for i, (name, _, _) in enumerate(ERAS)), (),
+               lag=0, label="era", level="year")
+FAMILY.feature("n_states", "count", "number of states in the COW system in t-1", ("cow_ddy",),
+               label="states in the system", level="year")
 FAMILY.feature("new_dyad", "0/1", "the pair was not a system dyad in t-1 (a new or returning state): it is at risk "
                "by definition, and an alliance it already had counts as an onset", ("cow_ddy",),
                label="new to the system (not a system dyad in t-1)")

@@ -59,8 +59,10 @@ FAMILY = Family(
 )
 
 COUNT, CINC = "count of states", "share of system capabilities"
-FAMILY.feature("common_foes_5y", COUNT, "third states that were MID foes of both in t-5..t-1 (GML)", (GML,), label="common foes, last 5 years (MIDs)")
-FAMILY.feature("common_foes_10y", COUNT, "third states that were MID foes of both in t-10..t-1 (GML)", (GML,), label="common foes, last 10 years (MIDs)")
+FAMILY.feature("common_foes_5y", COUNT, "third states that were MID foes of both in t-5..t-1 (GML)", (GML,),
+               label="common foes, last 5 years (MIDs)")
+FAMILY.feature("common_foes_10y", COUNT, "third states that were MID foes of both in t-10..t-1 (GML)", (GML,),
+               label="common foes, last 10 years (MIDs)")
 FAMILY.feature("common_foe_cinc_10y", CINC,
                "summed CINC in t-1 of the common foes of t-10..t-1 (GML; a foe without NMC row adds 0)",
                (GML, NMC), label="capabilities of the common foes (CINC)")
@@ -73,32 +75,43 @@ FAMILY.feature("common_rivals_td", COUNT,
 FAMILY.feature("common_rivals_tss", COUNT,
                "third states (COW members in t-1) that were rivals of both in t-1 (Thompson-Sakuwa-Suzuki)",
                (TSS, SYSTEM), label="common rivals (Thompson-Sakuwa-Suzuki)")
-FAMILY.feature("foes_10y_min", COUNT, "MID foes in t-10..t-1 other than the partner: the fewer (GML)", (GML,), label="own foes of the less embattled state (10 years)")
-FAMILY.feature("foes_10y_max", COUNT, "MID foes in t-10..t-1 other than the partner: the more (GML)", (GML,), label="own foes of the more embattled state (10 years)")
+FAMILY.feature("foes_10y_min", COUNT, "MID foes in t-10..t-1 other than the partner: the fewer (GML)", (GML,),
+               label="own foes of the less embattled state (10 years)")
+FAMILY.feature("foes_10y_max", COUNT, "MID foes in t-10..t-1 other than the partner: the more (GML)", (GML,),
+               label="own foes of the more embattled state (10 years)")
 FAMILY.feature("foe_cinc_10y_min", CINC,
                "summed CINC in t-1 of a state's foes of t-10..t-1 other than the partner: the smaller (GML)",
                (GML, NMC), label="capabilities of the less threatened state's foes (CINC)")
 FAMILY.feature("foe_cinc_10y_max", CINC,
                "summed CINC in t-1 of a state's foes of t-10..t-1 other than the partner: the larger (GML)",
                (GML, NMC), label="capabilities of the more threatened state's foes (CINC)")
-FAMILY.feature("terrthreat_min", "latent score", "latent territorial threat (lterrthreat) in t-1: the lower", (TERR,), label="territorial threat to the less threatened state")
-FAMILY.feature("terrthreat_max", "latent score", "latent territorial threat (lterrthreat) in t-1: the higher", (TERR,), label="territorial threat to the more threatened state")
+FAMILY.feature("terrthreat_min", "latent score", "latent territorial threat (lterrthreat) in t-1: the lower", (TERR,),
+               label="territorial threat to the less threatened state")
+FAMILY.feature("terrthreat_max", "latent score", "latent territorial threat (lterrthreat) in t-1: the higher", (TERR,),
+               label="territorial threat to the more threatened state")
 FAMILY.feature("joint_foes_10y", COUNT,
-               "joint threat: distinct third states that were MID foes of either in t-10..t-1 (GML)", (GML,), label="foes of either state (10 years)")
+               "joint threat: distinct third states that were MID foes of either in t-10..t-1 (GML)", (GML,),
+               label="foes of either state (10 years)")
 FAMILY.feature("joint_foe_cinc_10y", CINC,
                "joint threat: summed CINC in t-1 of the distinct third states that were foes of either (GML)",
                (GML, NMC), label="capabilities of the foes of either state (CINC)")
 FAMILY.feature("disputes_10y", "count of disputes",
-               "distinct MIDs (dispnum) with the two on opposite sides in t-10..t-1 (GML)", (GML,), label="disputes between the two (10 years)")
+               "distinct MIDs (dispnum) with the two on opposite sides in t-10..t-1 (GML)", (GML,),
+               label="disputes between the two (10 years)")
 FAMILY.feature("years_since_dispute", "years",
                "t-1 minus the last year the two were on opposite sides of a MID (0 = in t-1); "
-               "missing for a pair with none since 1816 (ever_disputed = 0 says so) (GML)", (GML,), label="years since the two last clashed (MID)")
-FAMILY.feature("ever_disputed", "0/1", "the two were on opposite sides of a MID in some year 1816..t-1 (GML)", (GML,), label="ever in a dispute with each other")
-FAMILY.feature("rivals_td", "0/1", "the two were strategic rivals of each other in t-1 (Thompson-Dreyer)", (TD,), label="rivals of each other (Thompson-Dreyer)")
-FAMILY.feature("rivals_tss", "0/1", "the two were rivals of each other in t-1 (Thompson-Sakuwa-Suzuki)", (TSS,), label="rivals of each other (Thompson-Sakuwa-Suzuki)")
+               "missing for a pair with none since 1816 (ever_disputed = 0 says so) (GML)",
+               (GML,), label="years since the two last clashed (MID)")
+FAMILY.feature("ever_disputed", "0/1", "the two were on opposite sides of a MID in some year 1816..t-1 (GML)", (GML,),
+               label="ever in a dispute with each other")
+FAMILY.feature("rivals_td", "0/1", "the two were strategic rivals of each other in t-1 (Thompson-Dreyer)", (TD,),
+               label="rivals of each other (Thompson-Dreyer)")
+FAMILY.feature("rivals_tss", "0/1", "the two were rivals of each other in t-1 (Thompson-Sakuwa-Suzuki)", (TSS,),
+               label="rivals of each other (Thompson-Sakuwa-Suzuki)")
 FAMILY.feature("shared_threat", "0/1",
                "1 if a common foe (10y, GML) or common rival (TD or TSS) is known; 0 only if all three "
-               "are known and zero; else missing (2012-2021: 1 or missing)", (GML, TD, TSS, SYSTEM), label="shared threat (common foe or rival)")
+               "are known and zero; else missing (2012-2021: 1 or missing)",
+               (GML, TD, TSS, SYSTEM), label="shared threat (common foe or rival)")
 
 WINDOW, SHORT_WINDOW = 10, 5
 

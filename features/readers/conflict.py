@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
 from foedus.features.readers.core import read_rda, reader, typed
 
 _MID_INTS = ["dispnum", "ccode1", "ccode2", "year", "hiact1", "hiact2", "hostlev1", "hostlev2", "hostlev"]

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyreadr
-
 from foedus.features.atomic import write_atomic
 from foedus.features.config import Paths
 from foedus.features.errors import DataError

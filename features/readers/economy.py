@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
 from foedus.features.readers.core import read_rda, reader, typed
 
 

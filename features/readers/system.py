@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from foedus.features.readers.core import read_rda, reader, typed
 from foedus.features.years import LAST_YEAR
 

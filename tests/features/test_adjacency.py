@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from foedus.features import adjacency
 from foedus.features.adjacency import (
     SystemMembers,

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from foedus.features.citations import bibtex, citations_for, plain, render, short_labels, source_citations
 from foedus.features.config import Paths
 from foedus.features.errors import ConfigError, InvalidInput

@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from foedus.features.catalogue import Family, catalogue_frame
 from foedus.features.dyads import Dyads, Sources, UndeclaredSource
 from foedus.features.families import FAMILIES
 from foedus.features.table import feature_table, with_coverage
 from foedus.features.vintage import cut_sources
+
 
 def test_features_of_year_t_use_nothing_from_t_or_later(sources, sample_year, one_year, assert_same):
     dyads = one_year(sample_year)

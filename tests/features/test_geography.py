@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from foedus.features.dyads import Sources
 from foedus.features.families.geography import FAMILY, great_circle_km
 from foedus.features.table import feature_table

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from foedus.features.alliances import ALLIANCE_SOURCES, alliance_state, coverage
 from foedus.features.errors import InvalidInput
 from foedus.features.labels import LabelSpec, counts_by_era, label_dyad_years, labelled
@@ -56,7 +55,8 @@ def test_onset_at_risk_and_reentry():
 
 def test_an_alliance_that_lapses_makes_the_pair_at_risk_the_year_after():
     u = universe([(100, 200, y) for y in range(1900, 1905)])
-    directed = atop_rows((100, 200, 1899, 1, 0, 0, 0, 0), (100, 200, 1900, 1, 0, 0, 0, 0), (100, 200, 1903, 1, 0, 0, 0, 0))
+    directed = atop_rows((100, 200, 1899, 1, 0, 0, 0, 0), (100, 200, 1900, 1, 0, 0, 0, 0),
+                         (100, 200, 1903, 1, 0, 0, 0, 0))
     out = labels(u, directed, years=(1899, 1906)).set_index("year")
     assert out["at_risk"].tolist() == [True, False, True, True, False]
     assert out["onset"].tolist() == [True, False, False, True, False]

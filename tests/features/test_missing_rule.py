@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from foedus.features.dyads import Sources
 from foedus.features.families import FAMILIES
 from foedus.features.table import feature_table

@@ -5,7 +5,6 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 import pytest
-
 from foedus.features.alliances import ALLIANCE_SOURCES, alliance_state
 from foedus.features.families.network import FAMILY, make_family, partners_opponents, s_score
 from foedus.features.table import feature_table, load_sources

@@ -9,11 +9,9 @@ import shutil
 import pandas as pd
 import pyreadr
 import pytest
-
 from foedus.features.errors import DataError
 from foedus.features.manifest import load_manifest
-from foedus.features.readers import READERS, load_source, source_years
-from foedus.features.readers import core
+from foedus.features.readers import READERS, core, load_source, source_years
 
 # What the data README and the sources themselves say each file covers.
 COVERAGE = {
@@ -86,7 +84,8 @@ def _project_with(tmp_path, paths, key: str, raw_file) -> core.Paths:
     entry = dataclasses.asdict(dataclasses.replace(source, sha256=hashlib.sha256(target.read_bytes()).hexdigest()))
     entry.pop("key")
     cite = entry.pop("cite")
-    lines = [f"[sources.{key}]", *(f'{k} = "{v}"' for k, v in entry.items()), f"cite = {list(cite)!r}".replace("'", '"')]
+    cited = ", ".join(f'"{c}"' for c in cite)
+    lines = [f"[sources.{key}]", *(f'{k} = "{v}"' for k, v in entry.items()), f"cite = [{cited}]"]
     # the references the source cites, as the real manifest has them
     references = paths.manifest.read_text().split("\n[references.", 1)[1]
     (project / "data" / "sources.toml").write_text("\n".join(lines) + "\n\n[references." + references)

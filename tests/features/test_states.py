@@ -1,7 +1,6 @@
 """The state registry and resolve_state, on the real COW list."""
 
 import pytest
-
 from foedus.features.errors import InvalidInput, StateNotFound
 from foedus.features.states import resolve_state
 

@@ -6,7 +6,6 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 import pytest
-
 from foedus.features.dyads import Dyads, Sources
 from foedus.features.families.threat import FAMILY, common_foes_of, shared_threat
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sklearn.base import clone, is_classifier
-
 from foedus.features.errors import InvalidInput
 from foedus.models.catalogue import DEFAULT_SEED, MODELS, make_model, model_names
+from sklearn.base import clone, is_classifier
 
 
 def test_every_model_is_a_fresh_scikit_learn_classifier_with_a_description():

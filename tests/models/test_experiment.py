@@ -6,13 +6,12 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
-
 from foedus.features.labels import LabelSpec
 from foedus.models.backtest import run_backtest
 from foedus.models.experiment import compare_runs, latest_backtest, log_backtest, train_final
 from foedus.models.folds import Fold
 from foedus.models.tracking import configure
+from mlflow.tracking import MlflowClient
 
 SPEC = LabelSpec()
 FOLDS = (Fold(1966, 1970), Fold(1971, 1975))
@@ -66,7 +65,8 @@ def test_a_backtest_logs_a_parent_run_with_a_nested_run_per_fold(table, store):
     assert sorted(c.data.tags["fold"] for c in children) == ["1966-1970", "1971-1975"]
     child = children[0]
     assert child.inputs.dataset_inputs, "the training data is logged with mlflow.data"
-    local = mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="predictions/predictions.parquet")
+    local = mlflow.artifacts.download_artifacts(run_id=child.info.run_id,
+                                                artifact_path="predictions/predictions.parquet")
     forecasts = pd.read_parquet(local)
     assert list(forecasts.columns[:5]) == ["ccode1", "ccode2", "year", "label", "probability"]
     assert forecasts["year"].between(1966, 1975).all()

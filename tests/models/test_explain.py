@@ -11,13 +11,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from foedus.features.errors import InvalidInput
 from foedus.features.years import era_of
 from foedus.models.backtest import fit_fold, pooled
-from foedus.models.explain import (formation_by_era, markdown_report,
-                                   onsets_without_threat, readable, reasons_summary, threat_without_alliance,
-                                   pair_level, top_pushes)
+from foedus.models.explain import (
+    formation_by_era,
+    markdown_report,
+    onsets_without_threat,
+    pair_level,
+    readable,
+    reasons_summary,
+    threat_without_alliance,
+    top_pushes,
+)
 from foedus.models.folds import Fold, split
 
 FOLD = Fold(1986, 1991)
@@ -200,7 +206,8 @@ def test_formation_by_era_matches_a_direct_count(result):
         assert out.loc[era, "no_threat_formation_rate"] == pytest.approx(none["label"].mean())
         assert out.loc[era, "threat_unknown"] == g["shared_threat"].isna().sum()
     # the onsets of shared-threat pairs plus their non-formations are all shared-threat dyad-years
-    assert out.loc["all", "shared_threat"] == out.loc["all", "threat_onsets"] + ((p["shared_threat"] == 1) & (p["label"] == 0)).sum()
+    no_alliance = ((p["shared_threat"] == 1) & (p["label"] == 0)).sum()
+    assert out.loc["all", "shared_threat"] == out.loc["all", "threat_onsets"] + no_alliance
 
 
 def test_reasons_summary_counts_what_the_reason_columns_hold(twa):
@@ -231,7 +238,8 @@ def test_the_backtest_report_has_its_sections_and_cases(result):
     predictions, _ = pooled([result])
     report = markdown_report(predictions, threat, onsets, top=20)
     for heading in ("# Threat without alliance", "## Alliance formation among shared-threat dyad-years, by era",
-                    "## What held shared-threat pairs back", "## The 20 least likely shared-threat pairs that did not ally",
+                    "## What held shared-threat pairs back",
+                    "## The 20 least likely shared-threat pairs that did not ally",
                     "## The 20 most likely onsets without a shared threat"):
         assert heading in report
     section = report.split("## The 20 least likely")[1].split("## ")[0]

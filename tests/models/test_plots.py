@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from matplotlib.figure import Figure
-from sklearn.metrics import average_precision_score
-
 from foedus.features.errors import InvalidInput
 from foedus.models.backtest import fit_fold, run_backtest
 from foedus.models.explain import readable
 from foedus.models.folds import Fold, split
 from foedus.models.plots import calibration, feature_importance, onset_rate_by_era, pr_curves, shap_summary
+from matplotlib.figure import Figure
+from sklearn.metrics import average_precision_score
 
 FOLDS = (Fold(1976, 1985), Fold(1986, 1991))
 

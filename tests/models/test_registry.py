@@ -6,12 +6,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
-
 from foedus.features.labels import LabelSpec
 from foedus.models.estimators import BaseRate
 from foedus.models.registry import AP_TAG, CHAMPION, current_champion, promote_if_better, registered_name
 from foedus.models.tracking import configure, experiment_id, log_onset_model
+from mlflow.tracking import MlflowClient
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from foedus.features.catalogue import catalogue_frame
 from foedus.features.config import Paths
 from foedus.features.families import FAMILIES

@@ -51,9 +51,8 @@ def project(tmp_path, paths):
      ["features"], ["features", "list"], ["describe"], ["backtest"], ["train"], ["compare"], ["cite"]],
 )
 def test_every_command_has_help(command):
-    from typer.testing import CliRunner
-
     from foedus.cli import app
+    from typer.testing import CliRunner
 
     result = CliRunner().invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
@@ -66,10 +65,9 @@ def test_the_installed_entry_point_answers():
 
 
 def test_backtest_help_lists_every_model_of_the_catalogue():
-    from typer.testing import CliRunner
-
     from foedus.cli import app
     from foedus.models.catalogue import MODELS
+    from typer.testing import CliRunner
 
     output = " ".join(CliRunner().invoke(app, ["backtest", "--help"], terminal_width=400).output.split())
     for model in MODELS.values():
@@ -132,14 +130,16 @@ def test_unreadable_raw_file_is_refused(tmp_path, project):
     damaged = Path(project["FOEDUS_DATA_DIR"], "raw", "peacesciencer", "cow_ddy.rda")
     damaged.write_bytes(b"\x1f\x8b garbage")
     real = (ROOT / "data" / "sources.toml").read_text().split("[sources.cow_ddy]")[1].split("sha256 = ")[1][1:65]
-    (home / "data" / "sources.toml").write_text(manifest.replace(real, hashlib.sha256(damaged.read_bytes()).hexdigest()))
+    pinned = manifest.replace(real, hashlib.sha256(damaged.read_bytes()).hexdigest())
+    (home / "data" / "sources.toml").write_text(pinned)
     result = foedus("build", "--labels-only", env_extra={**project, "FOEDUS_HOME": str(home)})
     assert_user_error(result, "cannot read raw file", "cow_ddy.rda", "foedus data fetch")
     assert not Path(project["FOEDUS_DATA_DIR"], "processed").exists()
 
 
 def test_unknown_state(project):
-    assert_user_error(foedus("states", "resolve", "Frnace", env_extra=project), "no state matches 'Frnace'", "France (220)")
+    assert_user_error(foedus("states", "resolve", "Frnace", env_extra=project), "no state matches 'Frnace'",
+                      "France (220)")
 
 
 def test_state_resolves(project):
@@ -165,10 +165,12 @@ def test_train_before_any_backtest_says_what_to_run(project, tmp_path):
 
 
 def test_state_year_outside_the_range(project):
-    assert_user_error(foedus("states", "resolve", "France", "--year", "1700", env_extra=project), "1700 is outside 1816-2024")
+    assert_user_error(foedus("states", "resolve", "France", "--year", "1700", env_extra=project),
+                      "1700 is outside 1816-2024")
 
 
-@pytest.mark.parametrize("spec, fragment", [("atop:foo", "unknown obligation type 'foo'"), ("ucdp", "unknown label source")])
+@pytest.mark.parametrize("spec, fragment", [("atop:foo", "unknown obligation type 'foo'"),
+                                            ("ucdp", "unknown label source")])
 def test_unknown_label_spec(project, spec, fragment):
     result = foedus("build", "--labels-only", "--label-spec", spec, env_extra=project)
     assert_user_error(result, fragment)
