@@ -67,6 +67,12 @@ class _Memo:
                 self._values[key] = make()
             return self._values[key]
 
+    def forget(self, source: str) -> None:
+        """Drop what was derived from ``source`` (keys start with the source's key)."""
+        with self._guard:
+            for key in [key for key in self._values if key[0] == source]:
+                del self._values[key]
+
 
 @dataclass
 class Sources:

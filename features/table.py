@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,11 +27,11 @@ def sources_of(families: Iterable[Family]) -> list[str]:
 
 
 def load_sources(keys: Iterable[str], paths: Paths | None = None) -> Sources:
-    tables, coverage = {}, {}
-    for key in keys:
-        tables[key] = load_source(key, paths)
-        coverage[key] = source_years(key, tables[key])
-    return Sources(tables, coverage)
+    """The sources ``keys``, read side by side on every core (decompressing releases the GIL)."""
+    keys = list(keys)
+    with ThreadPoolExecutor(_cores()) as pool:
+        tables = dict(zip(keys, pool.map(lambda key: load_source(key, paths), keys)))
+    return Sources(tables, {key: source_years(key, table) for key, table in tables.items()})
 
 
 def coverage_columns(dyads: Dyads, sources: Sources, keys: Iterable[str]) -> pd.DataFrame:
@@ -71,11 +73,20 @@ def feature_table(universe: pd.DataFrame, sources: Sources, families: list[Famil
     values = np.empty((len(names), len(dyads)), dtype=np.float32)
     rows = dict(zip(names, values))
 
+    # what is derived from a source (matrices) is kept until the last family that reads it is done
+    readers = Counter(key for family in families for key in family.sources)
+    done = threading.Lock()
+
     def compute(family: Family) -> None:
         out = family(dyads, sources)
         with np.errstate(invalid="ignore"):  # NaN survives the cast; numpy may still flag it
             for name in family.columns:
                 rows[name][:] = out[name].to_numpy()
+        with done:
+            readers.subtract(family.sources)
+            for key in family.sources:
+                if readers[key] == 0:
+                    sources.memo.forget(key)
 
     # The families' matrix products and array work release the GIL, so threads run them side by
     # side; each product is small (~220 x 220), faster on one BLAS thread than split across cores.
