@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from foedus.features.config import Paths
 from foedus.features.errors import FoedusError
 from foedus.features.families import feature_families
 from foedus.features.labels import LabelSpec, as_label_spec, counts_by_era, label_dyad_years
+from foedus.features.parallel import cores
 from foedus.features.provenance import provenance as build_provenance
 from foedus.features.provenance import reusable
 from foedus.features.readers import load_source
@@ -37,6 +39,11 @@ def labelled_universe(spec: LabelSpec | str = "atop:any:1", first: int = FIRST_Y
     spec = as_label_spec(spec)
     first, last = check_span(first, last)
     universe = dyad_years(load_source("cow_ddy", paths))  # whole span: t-1 of the first year is needed
+    return _labelled(universe, spec, first, last, paths)
+
+
+def _labelled(universe: pd.DataFrame, spec: LabelSpec, first: int, last: int, paths: Paths | None) -> pd.DataFrame:
+    """``universe`` (the whole span) with labels under ``spec``, cut to ``first..last``."""
     directed = load_source(spec.alliance_source.source_key, paths)
     labelled = label_dyad_years(universe, alliance_state(directed, spec.alliance_source), coverage(directed), spec)
     return labelled[labelled["year"].between(first, last)].reset_index(drop=True)
@@ -85,16 +92,20 @@ def build(spec: LabelSpec | str = "atop:any:1", first: int = FIRST_YEAR, last: i
 
     # every source at once, on all cores: the labels and the families then find them loaded
     sources = load_sources(dict.fromkeys(["cow_ddy", spec.alliance_source.source_key, *sources_of(families)]), paths)
-    table = labelled_universe(spec, first, last, paths=paths)
+    universe = dyad_years(sources["cow_ddy"])  # whole span: labels read t-1 of the first year
+    with ThreadPoolExecutor(1) as labeller:  # the labels are made while the families run
+        labels = labeller.submit(_labelled, universe, spec, first, last, paths)
+        if families:
+            features = feature_table(universe[universe["year"].between(first, last)], sources, families)
+        table = labels.result()
     if families:
-        features = feature_table(table[["ccode1", "ccode2", "year"]], sources, families)
         table = pd.concat([table, features.drop(columns=["ccode1", "ccode2", "year"])], axis=1)
         provenance["coverage"] = {k: list(sources.coverage[k]) for k in sources_of(families)}
         provenance["catalogue"] = catalogue_frame(with_coverage(families), sources.coverage).to_dict("records")
     if not write:
         return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=None)
     provenance["rows"] = len(table)
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = pa.Table.from_pandas(table, preserve_index=False, nthreads=cores())
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), b"foedus": json.dumps(
         {k: provenance[k] for k in ("build_key", "label_spec", "years", "sources")}).encode()})
     # A column gives up dictionary encoding once its dictionary passes 4 KB (~1,000 distinct

@@ -167,17 +167,28 @@ class Dyads:
 
         Rows are matched whichever code is first; NaN where the table has no row.
         """
-        lo = np.minimum(table["ccode1"].to_numpy(np.int64), table["ccode2"].to_numpy(np.int64))
-        hi = np.maximum(table["ccode1"].to_numpy(np.int64), table["ccode2"].to_numpy(np.int64))
-        keys = dyad_year_key(lo, hi, table["year"].to_numpy(np.int64))
-        values = table[column].to_numpy(dtype=float, na_value=np.nan)
-        keys, first = np.unique(keys, return_index=True)
+        c1, c2 = table["ccode1"].to_numpy(np.int64), table["ccode2"].to_numpy(np.int64)
+        keys = dyad_year_key(np.minimum(c1, c2), np.maximum(c1, c2), table["year"].to_numpy(np.int64))
+        del c1, c2
         if len(keys) == 0:
             return np.full(len(self), np.nan)
+        # a stable sort keeps a pair-year's rows in table order: the leftmost match is its first row
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
         wanted = dyad_year_key(self.ccode1, self.ccode2, self.year - lag)
         pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
         hit = keys[pos] == wanted
-        return np.where(hit, values[first][pos], np.nan)
+        del keys, wanted
+        values = table[column].to_numpy(dtype=float, na_value=np.nan)
+        return np.where(hit, values[order[pos]], np.nan)
+
+
+class Columns(dict):
+    """A family's output columns, each cast to the table's float32 as it is set: the values the
+    build stores, while the float64 arrays they were computed in are freed one by one."""
+
+    def __setitem__(self, name: str, values) -> None:
+        super().__setitem__(name, np.asarray(values, dtype=np.float32))
 
 
 def stronger_weaker(a: np.ndarray, b: np.ndarray, by_a: np.ndarray, by_b: np.ndarray):

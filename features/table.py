@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -15,6 +14,7 @@ from threadpoolctl import threadpool_limits
 from foedus.features.catalogue import Family
 from foedus.features.config import Paths
 from foedus.features.dyads import Dyads, Sources
+from foedus.features.parallel import cores
 from foedus.features.readers import load_source, source_years
 
 
@@ -29,7 +29,7 @@ def sources_of(families: Iterable[Family]) -> list[str]:
 def load_sources(keys: Iterable[str], paths: Paths | None = None) -> Sources:
     """The sources ``keys``, read side by side on every core (decompressing releases the GIL)."""
     keys = list(keys)
-    with ThreadPoolExecutor(_cores()) as pool:
+    with ThreadPoolExecutor(cores()) as pool:
         tables = dict(zip(keys, pool.map(lambda key: load_source(key, paths), keys)))
     return Sources(tables, {key: source_years(key, table) for key, table in tables.items()})
 
@@ -92,14 +92,7 @@ def feature_table(universe: pd.DataFrame, sources: Sources, families: list[Famil
     # side; each product is small (~220 x 220), faster on one BLAS thread than split across cores.
     # Families that read more sources go first: they tend to be the long ones.
     order = sorted(families, key=lambda family: -len(family.sources))
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers or _cores()) as pool:
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers or cores()) as pool:
         list(pool.map(compute, order))
     ids = universe[["ccode1", "ccode2", "year"]].reset_index(drop=True)
     return pd.concat([ids, pd.DataFrame(values.T, columns=names, copy=False)], axis=1)
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
