@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +38,6 @@ def labelled_universe(spec: LabelSpec | str = "atop:any:1", first: int = FIRST_Y
     spec = as_label_spec(spec)
     first, last = check_span(first, last)
     universe = dyad_years(load_source("cow_ddy", paths))  # whole span: t-1 of the first year is needed
-    return _labelled(universe, spec, first, last, paths)
-
-
-def _labelled(universe: pd.DataFrame, spec: LabelSpec, first: int, last: int, paths: Paths | None) -> pd.DataFrame:
-    """``universe`` (the whole span) with labels under ``spec``, cut to ``first..last``."""
     directed = load_source(spec.alliance_source.source_key, paths)
     labelled = label_dyad_years(universe, alliance_state(directed, spec.alliance_source), coverage(directed), spec)
     return labelled[labelled["year"].between(first, last)].reset_index(drop=True)
@@ -92,13 +86,9 @@ def build(spec: LabelSpec | str = "atop:any:1", first: int = FIRST_YEAR, last: i
 
     # every source at once, on all cores: the labels and the families then find them loaded
     sources = load_sources(dict.fromkeys(["cow_ddy", spec.alliance_source.source_key, *sources_of(families)]), paths)
-    universe = dyad_years(sources["cow_ddy"])  # whole span: labels read t-1 of the first year
-    with ThreadPoolExecutor(1) as labeller:  # the labels are made while the families run
-        labels = labeller.submit(_labelled, universe, spec, first, last, paths)
-        if families:
-            features = feature_table(universe[universe["year"].between(first, last)], sources, families)
-        table = labels.result()
+    table = labelled_universe(spec, first, last, paths=paths)
     if families:
+        features = feature_table(table[["ccode1", "ccode2", "year"]], sources, families)
         table = pd.concat([table, features.drop(columns=["ccode1", "ccode2", "year"])], axis=1)
         provenance["coverage"] = {k: list(sources.coverage[k]) for k in sources_of(families)}
         provenance["catalogue"] = catalogue_frame(with_coverage(families), sources.coverage).to_dict("records")

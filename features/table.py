@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -90,9 +91,26 @@ def feature_table(universe: pd.DataFrame, sources: Sources, families: list[Famil
 
     # The families' matrix products and array work release the GIL, so threads run them side by
     # side; each product is small (~220 x 220), faster on one BLAS thread than split across cores.
-    # Families that read more sources go first: they tend to be the long ones.
-    order = sorted(families, key=lambda family: -len(family.sources))
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers or cores()) as pool:
-        list(pool.map(compute, order))
+    # This thread takes families too: its memory freed by the source reads is reused, where a new
+    # thread would grow a heap of its own. Families reading more sources go first: they tend to
+    # be the long ones.
+    pending = queue.SimpleQueue()
+    for family in sorted(families, key=lambda family: -len(family.sources)):
+        pending.put(family)
+
+    def drain() -> None:
+        while True:
+            try:
+                family = pending.get_nowait()
+            except queue.Empty:
+                return
+            compute(family)
+
+    helpers = (workers or cores()) - 1
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max(helpers, 1)) as pool:
+        running = [pool.submit(drain) for _ in range(helpers)]
+        drain()
+        for helper in running:
+            helper.result()  # a family's error is raised here
     ids = universe[["ccode1", "ccode2", "year"]].reset_index(drop=True)
     return pd.concat([ids, pd.DataFrame(values.T, columns=names, copy=False)], axis=1)
