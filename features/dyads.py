@@ -187,6 +187,9 @@ class Columns(dict):
     """A family's output columns, each cast to the table's float32 as it is set: the values the
     build stores, while the float64 arrays they were computed in are freed one by one."""
 
+    def __init__(self):  # starts empty: columns are set one by one, and cast as they are
+        super().__init__()
+
     def __setitem__(self, name: str, values) -> None:
         super().__setitem__(name, np.asarray(values, dtype=np.float32))
 
