@@ -162,25 +162,29 @@ class Dyads:
             out.append(values[index.get_indexer(codes * 10000 + self.year - lag)])
         return out[0], out[1]
 
-    def dyad_values(self, table: pd.DataFrame, column: str, lag: int = 1) -> np.ndarray:
-        """``column`` of a dyad-year table (ccode1, ccode2, year; either order) at t - lag.
-
-        Rows are matched whichever code is first; NaN where the table has no row.
-        """
+    def dyad_rows(self, table: pd.DataFrame, lag: int = 1) -> np.ndarray:
+        """The row (position) of each pair in a dyad-year table (ccode1, ccode2, year; either
+        order) at t - lag, its first if it has several; -1 where it has none."""
         c1, c2 = table["ccode1"].to_numpy(np.int64), table["ccode2"].to_numpy(np.int64)
         keys = dyad_year_key(np.minimum(c1, c2), np.maximum(c1, c2), table["year"].to_numpy(np.int64))
         del c1, c2
         if len(keys) == 0:
-            return np.full(len(self), np.nan)
+            return np.full(len(self), -1)
         # a stable sort keeps a pair-year's rows in table order: the leftmost match is its first row
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
         wanted = dyad_year_key(self.ccode1, self.ccode2, self.year - lag)
         pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        hit = keys[pos] == wanted
-        del keys, wanted
-        values = table[column].to_numpy(dtype=float, na_value=np.nan)
-        return np.where(hit, values[order[pos]], np.nan)
+        return np.where(keys[pos] == wanted, order[pos], -1)
+
+    def dyad_values(self, table: pd.DataFrame, column: str, lag: int = 1) -> np.ndarray:
+        """``column`` of a dyad-year table (ccode1, ccode2, year; either order) at t - lag.
+
+        Rows are matched whichever code is first; NaN where the table has no row.
+        """
+        rows = self.dyad_rows(table, lag)
+        # a trailing NaN lets row -1 (none) read as missing
+        return np.append(table[column].to_numpy(dtype=float, na_value=np.nan), np.nan)[rows]
 
 
 class Columns(dict):
