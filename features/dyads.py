@@ -165,9 +165,8 @@ class Dyads:
     def dyad_rows(self, table: pd.DataFrame, lag: int = 1) -> np.ndarray:
         """The row (position) of each pair in a dyad-year table (ccode1, ccode2, year; either
         order) at t - lag, its first if it has several; -1 where it has none."""
-        c1, c2 = table["ccode1"].to_numpy(np.int64), table["ccode2"].to_numpy(np.int64)
-        keys = dyad_year_key(np.minimum(c1, c2), np.maximum(c1, c2), table["year"].to_numpy(np.int64))
-        del c1, c2
+        c1, c2 = table["ccode1"].to_numpy(), table["ccode2"].to_numpy()
+        keys = dyad_year_key(np.minimum(c1, c2), np.maximum(c1, c2), table["year"].to_numpy())
         if len(keys) == 0:
             return np.full(len(self), -1)
         # a stable sort keeps a pair-year's rows in table order: the leftmost match is its first row
