@@ -66,6 +66,12 @@ class _Memo:
                 self._values[key] = make()
             return self._values[key]
 
+    def forget(self, source: str) -> None:
+        """Drop what was derived from ``source`` (keys start with the source's key)."""
+        with self._guard:
+            for key in [key for key in self._values if key[0] == source]:
+                del self._values[key]
+
 
 @dataclass
 class Sources:
@@ -155,22 +161,39 @@ class Dyads:
             out.append(values[index.get_indexer(codes * 10000 + self.year - lag)])
         return out[0], out[1]
 
+    def dyad_rows(self, table: pd.DataFrame, lag: int = 1) -> np.ndarray:
+        """The row (position) of each pair in a dyad-year table (ccode1, ccode2, year; either
+        order) at t - lag, its first if it has several; -1 where it has none."""
+        c1, c2 = table["ccode1"].to_numpy(), table["ccode2"].to_numpy()
+        keys = dyad_year_key(np.minimum(c1, c2), np.maximum(c1, c2), table["year"].to_numpy())
+        if len(keys) == 0:
+            return np.full(len(self), -1)
+        # a stable sort keeps a pair-year's rows in table order: the leftmost match is its first row
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        wanted = dyad_year_key(self.ccode1, self.ccode2, self.year - lag)
+        pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return np.where(keys[pos] == wanted, order[pos], -1)
+
     def dyad_values(self, table: pd.DataFrame, column: str, lag: int = 1) -> np.ndarray:
         """``column`` of a dyad-year table (ccode1, ccode2, year; either order) at t - lag.
 
         Rows are matched whichever code is first; NaN where the table has no row.
         """
-        lo = np.minimum(table["ccode1"].to_numpy(np.int64), table["ccode2"].to_numpy(np.int64))
-        hi = np.maximum(table["ccode1"].to_numpy(np.int64), table["ccode2"].to_numpy(np.int64))
-        keys = dyad_year_key(lo, hi, table["year"].to_numpy(np.int64))
-        values = table[column].to_numpy(dtype=float, na_value=np.nan)
-        keys, first = np.unique(keys, return_index=True)
-        if len(keys) == 0:
-            return np.full(len(self), np.nan)
-        wanted = dyad_year_key(self.ccode1, self.ccode2, self.year - lag)
-        pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        hit = keys[pos] == wanted
-        return np.where(hit, values[first][pos], np.nan)
+        rows = self.dyad_rows(table, lag)
+        # a trailing NaN lets row -1 (none) read as missing
+        return np.append(table[column].to_numpy(dtype=float, na_value=np.nan), np.nan)[rows]
+
+
+class Columns(dict):
+    """A family's output columns, each cast to the table's float32 as it is set: the values the
+    build stores, while the float64 arrays they were computed in are freed one by one."""
+
+    def __init__(self):  # starts empty: columns are set one by one, and cast as they are
+        super().__init__()
+
+    def __setitem__(self, name: str, values) -> None:
+        super().__setitem__(name, np.asarray(values, dtype=np.float32))
 
 
 def stronger_weaker(a: np.ndarray, b: np.ndarray, by_a: np.ndarray, by_b: np.ndarray):

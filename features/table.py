@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import os
+import queue
+import threading
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,7 +13,9 @@ import pandas as pd
 from foedus.features.catalogue import Family
 from foedus.features.config import Paths
 from foedus.features.dyads import Dyads, Sources
+from foedus.features.parallel import cores
 from foedus.features.readers import load_source, source_years
+from foedus.features.universe import DYAD_YEAR
 from threadpoolctl import threadpool_limits
 
 
@@ -24,11 +28,11 @@ def sources_of(families: Iterable[Family]) -> list[str]:
 
 
 def load_sources(keys: Iterable[str], paths: Paths | None = None) -> Sources:
-    tables, coverage = {}, {}
-    for key in keys:
-        tables[key] = load_source(key, paths)
-        coverage[key] = source_years(key, tables[key])
-    return Sources(tables, coverage)
+    """The sources ``keys``, read side by side on every core (decompressing releases the GIL)."""
+    keys = list(keys)
+    with ThreadPoolExecutor(cores()) as pool:
+        tables = dict(zip(keys, pool.map(lambda key: load_source(key, paths), keys)))
+    return Sources(tables, {key: source_years(key, table) for key, table in tables.items()})
 
 
 def coverage_columns(dyads: Dyads, sources: Sources, keys: Iterable[str]) -> pd.DataFrame:
@@ -71,24 +75,43 @@ def feature_table(universe: pd.DataFrame, sources: Sources, families: list[Famil
     values = np.empty((len(names), len(dyads)), dtype=np.float32)
     rows = dict(zip(names, values))
 
+    # what is derived from a source (matrices) is kept until the last family that reads it is done
+    readers = Counter(key for family in families for key in family.sources)
+    done = threading.Lock()
+
     def compute(family: Family) -> None:
         out = family(dyads, sources)
         with np.errstate(invalid="ignore"):  # NaN survives the cast; numpy may still flag it
             for name in family.columns:
                 rows[name][:] = out[name].to_numpy()
+        with done:
+            readers.subtract(family.sources)
+            for key in family.sources:
+                if readers[key] == 0:
+                    sources.memo.forget(key)
 
     # The families' matrix products and array work release the GIL, so threads run them side by
     # side; each product is small (~220 x 220), faster on one BLAS thread than split across cores.
-    # Families that read more sources go first: they tend to be the long ones.
-    order = sorted(families, key=lambda family: -len(family.sources))
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers or _cores()) as pool:
-        list(pool.map(compute, order))
-    ids = universe[["ccode1", "ccode2", "year"]].reset_index(drop=True)
+    # This thread takes families too: its memory freed by the source reads is reused, where a new
+    # thread would grow a heap of its own. Families reading more sources go first: they tend to
+    # be the long ones.
+    pending = queue.SimpleQueue()
+    for family in sorted(families, key=lambda family: -len(family.sources)):
+        pending.put(family)
+
+    def drain() -> None:
+        while True:
+            try:
+                family = pending.get_nowait()
+            except queue.Empty:
+                return
+            compute(family)
+
+    helpers = (workers or cores()) - 1
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max(helpers, 1)) as pool:
+        running = [pool.submit(drain) for _ in range(helpers)]
+        drain()
+        for helper in running:
+            helper.result()  # a family's error is raised here
+    ids = universe[list(DYAD_YEAR)].reset_index(drop=True)
     return pd.concat([ids, pd.DataFrame(values.T, columns=names, copy=False)], axis=1)
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

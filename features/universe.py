@@ -18,8 +18,15 @@ _YEAR = 10000
 
 def dyad_year_key(ccode1, ccode2, year) -> np.ndarray:
     """One int64 per (ccode1, ccode2, year), for vectorised membership tests."""
-    c1, c2, y = (np.asarray(a, dtype=np.int64) for a in (ccode1, ccode2, year))
-    return (c1 * _PAIR + c2) * _YEAR + y
+    c1, c2, y = np.broadcast_arrays(*(np.asarray(a) for a in (ccode1, ccode2, year)))
+    # built in place, (c1 * 1000 + c2) * 10000 + y: a table of millions of rows needs no int64
+    # copy of each column at once
+    key = c1.astype(np.int64)
+    key *= _PAIR
+    key += c2.astype(np.int64, copy=False)
+    key *= _YEAR
+    key += y.astype(np.int64, copy=False)
+    return key
 
 
 def undirected(df: pd.DataFrame) -> pd.DataFrame:
@@ -37,6 +44,6 @@ def dyad_years(cow_ddy: pd.DataFrame, first: int = FIRST_YEAR, last: int = LAST_
     """
     first, last = check_span(first, last)
     keep = (cow_ddy["ccode1"] < cow_ddy["ccode2"]) & cow_ddy["year"].between(first, last)
-    out = cow_ddy.loc[keep, ["ccode1", "ccode2", "year"]]
+    out = cow_ddy.loc[keep, list(DYAD_YEAR)]
     out = out.astype({"ccode1": "int32", "ccode2": "int32", "year": "int32"})
     return out.sort_values(["year", "ccode1", "ccode2"], kind="stable").reset_index(drop=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from foedus.features.catalogue import Family
-from foedus.features.dyads import Dyads, Sources, min_max
+from foedus.features.dyads import Columns, Dyads, Sources, min_max
 
 GDP = ("cw_gdppop",)
 TRADE = ("cow_trade_sy", "cw_gdppop")
@@ -52,7 +52,7 @@ def relative_openness(trade: pd.DataFrame, gdp: pd.DataFrame) -> pd.DataFrame:
 @FAMILY.compute
 def economy(dyads: Dyads, sources: Sources) -> pd.DataFrame:
     gdp = sources["cw_gdppop"]
-    columns = {}
+    columns = Columns()
     for column, short in (("pwtrgdp", "gdp"), ("mrgdppc", "gdppc")):
         a, b = dyads.state_values(gdp, column)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from foedus.features.catalogue import Family
-from foedus.features.dyads import Dyads, Sources
+from foedus.features.dyads import Columns, Dyads, Sources
 
 FAMILY = Family(
     "geography",
@@ -114,7 +114,7 @@ def region_of(ccode: np.ndarray) -> np.ndarray:
 
 @FAMILY.compute
 def geography(dyads: Dyads, sources: Sources) -> pd.DataFrame:
-    out = {}
+    out = Columns()
     closest = dyads.dyad_values(contiguity_years(sources["cow_contdir"]), "conttype")
     covered = sources.covers("cow_contdir", dyads.year - 1)
     closest = np.where(covered, np.nan_to_num(closest, nan=NOT_CONTIGUOUS), np.nan)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from foedus.features.catalogue import Family
-from foedus.features.dyads import Dyads, Sources, min_max
+from foedus.features.dyads import Columns, Dyads, Sources, min_max
 
 FAMILY = Family(
     "regime",
@@ -46,7 +46,7 @@ FAMILY.feature("mixed_regime", "0/1", "one state has Polity2 >= 6 and the other 
 @FAMILY.compute
 def regime(dyads: Dyads, sources: Sources) -> pd.DataFrame:
     table = sources["cw_democracy"]
-    columns = {}
+    columns = Columns()
     polity = None
     for column in MEASURES:
         a, b = dyads.state_values(table, column)

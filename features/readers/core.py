@@ -10,6 +10,11 @@ source is re-read.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
+import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -62,9 +67,24 @@ def reader(key: str, *, years: Iterable[str] = ("year",), open_end: date | None 
 
 # --- typing helpers used by the readers -------------------------------------------------
 
+# R saves .rda files gzip-, bzip2- or xz-compressed; the magic bytes say which.
+_DECOMPRESSORS = {b"\x1f\x8b": gzip.decompress, b"BZh": bz2.decompress, b"\xfd7zXZ\x00": lzma.decompress}
+
+
 def read_rda(path: Path) -> pd.DataFrame:
     """The single data frame stored in an ``.rda`` file."""
-    objects = pyreadr.read_r(str(path))
+    # Decompressing is most of the work. Python's decompressors release the GIL (librdata's,
+    # inside pyreadr, hold it), so sources read on several threads decompress side by side;
+    # pyreadr then parses the same bytes from a temporary uncompressed file.
+    packed = Path(path).read_bytes()
+    decompress = next((fn for magic, fn in _DECOMPRESSORS.items() if packed.startswith(magic)), None)
+    if decompress is None:
+        objects = pyreadr.read_r(str(path))
+    else:
+        with tempfile.TemporaryDirectory(prefix="foedus-rda-") as folder:
+            plain = Path(folder) / Path(path).name
+            plain.write_bytes(decompress(packed))
+            objects = pyreadr.read_r(str(plain))
     if len(objects) != 1:
         raise ValueError(f"expected one R object, found {len(objects)}: {list(objects)}")
     return next(iter(objects.values()))
@@ -128,6 +148,8 @@ def year_span(df: pd.DataFrame, columns: Iterable[str]) -> tuple[int, int] | Non
 # --- loading with verification and cache ------------------------------------------------
 
 _memo: dict[Path, pd.DataFrame] = {}
+_loading: dict[Path, threading.Lock] = {}
+_memo_lock = threading.Lock()
 
 
 def _manifest(paths: Paths) -> dict[str, Source]:
@@ -168,22 +190,25 @@ def load_source(key: str, paths: Paths | None = None) -> pd.DataFrame:
             "run `foedus data fetch` to replace it"
         )
     cache = paths.interim / f"{key}.{digest[:16]}.v{READER_VERSION}.parquet"
-    if cache in _memo:
-        return _memo[cache]
-    if cache.is_file():
-        table = pd.read_parquet(cache)
-    else:
-        try:
-            table = READERS[key].read(raw)
-        except Exception as exc:  # any parse failure of a raw file is the user's to fix
-            raise DataError(
-                f"cannot read raw file {raw} ({type(exc).__name__}: {exc}): the file is damaged; "
-                "delete it and run `foedus data fetch`"
-            ) from exc
-        for stale in paths.interim.glob(f"{key}.*.parquet"):
-            stale.unlink(missing_ok=True)
-        write_atomic(cache, lambda tmp: table.to_parquet(tmp, index=False))
-    _memo[cache] = table
+    with _memo_lock:
+        lock = _loading.setdefault(cache, threading.Lock())
+    with lock:  # threads asking for the same source at once read it once
+        if cache in _memo:
+            return _memo[cache]
+        if cache.is_file():
+            table = pd.read_parquet(cache)
+        else:
+            try:
+                table = READERS[key].read(raw)
+            except Exception as exc:  # any parse failure of a raw file is the user's to fix
+                raise DataError(
+                    f"cannot read raw file {raw} ({type(exc).__name__}: {exc}): the file is damaged; "
+                    "delete it and run `foedus data fetch`"
+                ) from exc
+            for stale in paths.interim.glob(f"{key}.*.parquet"):
+                stale.unlink(missing_ok=True)
+            write_atomic(cache, lambda tmp: table.to_parquet(tmp, index=False))
+        _memo[cache] = table
     return table
 
 

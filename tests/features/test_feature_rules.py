@@ -101,3 +101,19 @@ def test_a_family_reads_only_the_sources_it_declares():
     # a declared source the build did not load is a different error
     with pytest.raises(KeyError, match="not loaded"):
         probe(lambda seen: len(seen["cow_nmc"]))(dyads, Sources({}, {}))
+
+
+def test_the_table_is_the_same_on_one_thread_or_several(sources, one_year, assert_same):
+    dyads = one_year(1950)
+    one, several = (feature_table(dyads, sources, FAMILIES, workers=n) for n in (1, 3))
+    assert list(one.columns) == list(several.columns)
+    assert_same(one, several, "1950 on one thread and on three")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_family_that_fails_fails_the_table(sources, one_year, workers):
+    broken = Family("broken", ("cow_nmc",), "reads a source it does not declare")
+    broken.feature("value", "count", "a value")
+    broken.compute(lambda dyads, seen: pd.DataFrame({"value": seen["cow_majors"]["ccode"]}))
+    with pytest.raises(UndeclaredSource, match="family broken read source 'cow_majors'"):
+        feature_table(one_year(1950), sources, [*FAMILIES[:2], broken, *FAMILIES[2:]], workers=workers)
