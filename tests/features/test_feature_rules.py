@@ -113,7 +113,7 @@ def test_the_table_is_the_same_on_one_thread_or_several(sources, one_year, asser
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_family_that_fails_fails_the_table(sources, one_year, workers):
     broken = Family("broken", ("cow_nmc",), "reads a source it does not declare")
-    broken.feature("value", "count", "a value")
+    broken.feature("value", "count", "a value", label="a value")
     broken.compute(lambda dyads, seen: pd.DataFrame({"value": seen["cow_majors"]["ccode"]}))
     with pytest.raises(UndeclaredSource, match="family broken read source 'cow_majors'"):
         feature_table(one_year(1950), sources, [*FAMILIES[:2], broken, *FAMILIES[2:]], workers=workers)
