@@ -20,6 +20,7 @@ from foedus.features.config import Paths
 from foedus.features.errors import FoedusError
 from foedus.features.families import feature_families
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec, as_label_spec, counts_by_era, label_dyad_years
+from foedus.features.memory import release_free_memory
 from foedus.features.parallel import cores
 from foedus.features.provenance import provenance as build_provenance
 from foedus.features.provenance import reusable, sources_used
@@ -87,6 +88,7 @@ def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, l
     # every source at once, on all cores: the labels and the families then find them loaded
     sources = load_sources(dict.fromkeys(["cow_ddy", spec.alliance_source.source_key, *sources_of(families)]), paths)
     table = labelled_universe(spec, first, last, paths=paths)
+    release_free_memory()  # the source reads' and the labelling's buffers, before the families
     if families:
         features = feature_table(table[list(DYAD_YEAR)], sources, families)
         table = pd.concat([table, features.drop(columns=list(DYAD_YEAR))], axis=1)

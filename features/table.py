@@ -13,6 +13,7 @@ import pandas as pd
 from foedus.features.catalogue import Family
 from foedus.features.config import Paths
 from foedus.features.dyads import Dyads, Sources
+from foedus.features.memory import release_free_memory
 from foedus.features.parallel import cores
 from foedus.features.readers import load_source, source_years
 from foedus.features.universe import DYAD_YEAR
@@ -106,6 +107,7 @@ def feature_table(universe: pd.DataFrame, sources: Sources, families: list[Famil
             except queue.Empty:
                 return
             compute(family)
+            release_free_memory()  # its temporaries, before the next family allocates its own
 
     helpers = (workers or cores()) - 1
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max(helpers, 1)) as pool:
