@@ -2,17 +2,20 @@
 
 A ``LabelSpec`` (source, obligation type, horizon h) defines, for each dyad-year t:
 
-- ``at_risk``: the pair was not allied under that type in calendar year t-1, or was not a
-  system dyad in t-1. States that leave the system and come back (Poland 1939-45, the
-  Baltic states, Germany, Syria 1958-61) make the pair absent in t-1, so it is at risk in
-  its first year back: a treaty in force then counts as a new onset, as for a new state.
-  The universe's first year (1816) is at risk for every pair, since no pair was a system
-  dyad in 1815.
+- ``at_risk`` (the record convention): the label source does not record the pair as allied
+  under that type in calendar year t-1, whether or not both states were system members in
+  t-1. A pair entering or returning to the system (Poland 1945, the Baltic states 1991) is
+  at risk unless the source records its alliance in t-1: an alliance recorded before the
+  pair's first system year continues, it does not begin. Counting it as an onset would score
+  the model on treaties the source already holds (UK-Poland, allied in ATOP through 1939-45,
+  would "begin" an alliance in 1945); 415 such onsets inflated the old convention's scores.
+  A pair the source records as allied in 1815 is not at risk in 1816.
 - ``onset``: at risk, and allied under that type in some year of t..t+h-1.
 
 Unknown is not zero: ``onset`` is missing when the window t..t+h-1 runs past the source's
-coverage (ATOP 2018, COW 2012), and ``at_risk`` is missing when t-1 is past it (unless the
-pair was not a system dyad in t-1). Both columns are pandas nullable booleans.
+coverage (ATOP 2018, COW 2012), and ``at_risk`` is missing when t-1 is outside it (COW's
+labels for 1816, every label after the source's last year). Both columns are pandas nullable
+booleans.
 """
 
 from __future__ import annotations
@@ -95,29 +98,23 @@ def label_dyad_years(
     allied: pd.DataFrame,
     source_years: tuple[int, int],
     spec: LabelSpec,
-    system: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Add ``at_risk`` and ``onset`` to ``universe`` (ccode1 < ccode2, year).
 
     ``allied`` is ``alliances.alliance_state(...)`` of the spec's source; ``source_years`` its
-    coverage. ``system`` is the set of system dyad-years used for "was a system dyad in t-1"
-    (default: ``universe`` itself, which must then include year t-1 where it exists).
+    coverage. Only the source's record decides ``at_risk``: system membership in t-1 does not.
     """
     first, last = source_years
     c1, c2 = universe["ccode1"].to_numpy(), universe["ccode2"].to_numpy()
     year = universe["year"].to_numpy().astype(np.int64)
-    system = universe if system is None else system
-    system_keys = dyad_year_key(system["ccode1"], system["ccode2"], system["year"])
     typed = allied[allied[spec.obligation]]
     allied_keys = dyad_year_key(typed["ccode1"], typed["ccode2"], typed["year"])
 
     prev = year - 1
-    was_system = _member(dyad_year_key(c1, c2, prev), system_keys)
     was_allied = _member(dyad_year_key(c1, c2, prev), allied_keys)
     prev_known = (prev >= first) & (prev <= last)
     at_risk = pd.array(~was_allied, dtype="boolean")
-    at_risk[was_system & ~prev_known] = pd.NA
-    at_risk[~was_system] = True
+    at_risk[~prev_known] = pd.NA
 
     allied_in_window = np.zeros(len(universe), dtype=bool)
     for k in range(spec.horizon):  # h is a few years: a loop over offsets, not over rows

@@ -19,8 +19,8 @@ FAMILY.feature("era", "code 0-3", "era of t: " + ", ".join(f"{i} = {name}" for i
                lag=0, label="era", level="year")
 FAMILY.feature("n_states", "count", "number of states in the COW system in t-1", ("cow_ddy",),
                label="states in the system", level="year")
-FAMILY.feature("new_dyad", "0/1", "the pair was not a system dyad in t-1 (a new or returning state): it is at risk "
-               "by definition, and an alliance it already had counts as an onset", ("cow_ddy",),
+FAMILY.feature("new_dyad", "0/1", "the pair was not a system dyad in t-1 (a new or returning state); it is at "
+               "risk unless the label source records its alliance in t-1", ("cow_ddy",),
                label="new to the system (not a system dyad in t-1)")
 
 

@@ -44,13 +44,25 @@ def test_a_row_with_no_obligation_is_not_an_alliance():
     assert alliance_state(directed, ATOP).empty
 
 
-def test_onset_at_risk_and_reentry():
-    # pair (100, 200): system dyad 1900-1902 and again 1905-1906, allied in every year 1899-1906.
+def test_an_alliance_recorded_before_the_pair_enters_or_returns_continues():
+    # pair (100, 200): system dyad 1900-1902 and again 1905-1906, allied in every year 1899-1906:
+    # the source records the alliance in each t-1, so it never begins (the record convention)
     u = universe([(100, 200, y) for y in (1900, 1901, 1902, 1905, 1906)])
     directed = atop_rows(*[(100, 200, y, 1, 0, 0, 0, 0) for y in range(1899, 1907)])
     out = labels(u, directed, years=(1899, 1906)).set_index("year")
-    assert out["at_risk"].tolist() == [True, False, False, True, False]  # 1900: not a dyad in 1899
-    assert out["onset"].tolist() == [True, False, False, True, False]  # 1905: first year back
+    assert out["at_risk"].tolist() == [False] * 5
+    assert out["onset"].tolist() == [False] * 5
+
+
+def test_a_pair_entering_the_system_is_at_risk_unless_the_source_records_its_alliance():
+    # (100, 200) enters in 1900, allied from 1900: an onset; (100, 300) enters in 1900 already
+    # allied in 1899 (the record): not at risk, no onset
+    u = universe([(100, 200, 1900), (100, 300, 1900)])
+    directed = atop_rows((100, 200, 1900, 1, 0, 0, 0, 0), (100, 300, 1899, 1, 0, 0, 0, 0),
+                         (100, 300, 1900, 1, 0, 0, 0, 0))
+    out = labels(u, directed, years=(1899, 1906)).set_index("ccode2")
+    assert out.loc[200, "at_risk"] == True and out.loc[200, "onset"] == True  # noqa: E712
+    assert out.loc[300, "at_risk"] == False and out.loc[300, "onset"] == False  # noqa: E712
 
 
 def test_an_alliance_that_lapses_makes_the_pair_at_risk_the_year_after():
@@ -58,8 +70,8 @@ def test_an_alliance_that_lapses_makes_the_pair_at_risk_the_year_after():
     directed = atop_rows((100, 200, 1899, 1, 0, 0, 0, 0), (100, 200, 1900, 1, 0, 0, 0, 0),
                          (100, 200, 1903, 1, 0, 0, 0, 0))
     out = labels(u, directed, years=(1899, 1906)).set_index("year")
-    assert out["at_risk"].tolist() == [True, False, True, True, False]
-    assert out["onset"].tolist() == [True, False, False, True, False]
+    assert out["at_risk"].tolist() == [False, False, True, True, False]  # 1900: allied in 1899
+    assert out["onset"].tolist() == [False, False, False, True, False]
 
 
 def test_years_past_the_source_coverage_are_missing_not_zero():
@@ -161,12 +173,12 @@ def test_universe_and_label_counts_match_the_independent_figures(atop_any, atop_
     assert not atop_any.duplicated(["ccode1", "ccode2", "year"]).any()
     to_2018 = atop_any[atop_any["year"] <= 2018]
     assert len(to_2018) == 993_975
-    assert to_2018["at_risk"].sum() == 864_744
-    assert to_2018["onset"].sum() == 5_770
+    assert to_2018["at_risk"].sum() == 864_285
+    assert to_2018["onset"].sum() == 5_320
     eras = counts_by_era(to_2018)["onsets"]
-    assert eras[["1816-1913", "1914-1945", "1946-1989", "1990-2024"]].tolist() == [193, 1_060, 1_435, 3_082]
+    assert eras[["1816-1913", "1914-1945", "1946-1989", "1990-2024"]].tolist() == [137, 828, 1_386, 2_969]
     d = atop_defense[atop_defense["year"] <= 2018]
-    assert d["at_risk"].sum() == 927_855 and d["onset"].sum() == 2_993
+    assert d["at_risk"].sum() == 927_531 and d["onset"].sum() == 2_677
 
 
 def test_onsets_are_unknown_after_the_source_ends(atop_any, paths):
@@ -174,7 +186,9 @@ def test_onsets_are_unknown_after_the_source_ends(atop_any, paths):
     assert atop_any.loc[atop_any["year"] > 2018, "onset"].isna().all()
     cow = labelled_universe("cow:any:1", paths=paths)
     assert cow.loc[cow["year"] > 2012, "onset"].isna().all()
-    assert cow.loc[cow["year"] <= 2012, "onset"].notna().all()
+    assert cow.loc[cow["year"].between(1817, 2012), "onset"].notna().all()
+    # COW begins in 1816: whether a pair was allied in 1815 is unknown, so is its risk in 1816
+    assert cow.loc[cow["year"] == 1816, "at_risk"].isna().all()
 
 
 def pair(table, a, b):
@@ -198,9 +212,19 @@ def test_russia_and_china_2019(atop_any, atop_defense):
     assert pair(atop_any, 365, 710).loc[1992, "onset"] == True  # noqa: E712
 
 
-def test_united_kingdom_and_poland_onset_again_on_reentry(atop_any):
+def test_united_kingdom_and_poland_do_not_begin_again_on_reentry(atop_any):
     uk_pl = pair(atop_any, 200, 290)
     assert 1940 not in uk_pl.index  # Poland out of the system 1940-1944
-    # 1939: the guarantee; 1945: Poland's first year back. ATOP also has a consultation pact
-    # 1962-1964 and non-aggression from 1975, each a new onset after a gap.
-    assert uk_pl.index[uk_pl["onset"].fillna(False)].tolist() == [1939, 1945, 1962, 1975]
+    # 1939: the guarantee. ATOP records the alliance through 1944, so Poland's first year back
+    # (1945) continues it. A consultation pact 1962-1964 and non-aggression from 1975 are each
+    # a new onset after a gap.
+    assert uk_pl.loc[1945, "at_risk"] == False  # noqa: E712
+    assert uk_pl.index[uk_pl["onset"].fillna(False)].tolist() == [1939, 1962, 1975]
+
+
+def test_a_pair_allied_in_1815_is_not_at_risk_in_1816(atop_any, paths):
+    allied = alliance_state(load_source("atop_alliance", paths), ATOP)
+    in_1815 = allied[allied["year"] == 1815]
+    assert len(in_1815)
+    first = atop_any[atop_any["year"] == 1816].merge(in_1815[["ccode1", "ccode2"]], on=["ccode1", "ccode2"])
+    assert len(first) and (first["at_risk"] == False).all()  # noqa: E712

@@ -77,7 +77,7 @@ def test_backtest_help_lists_every_model_of_the_catalogue():
 def test_build_writes_the_labelled_table_with_its_provenance(project):
     result = foedus("build", "--labels-only", "--label-spec", "atop:defense:1", env_extra=project)
     assert result.returncode == 0, result.stderr
-    assert "1990-2024" in result.stdout and "2,993" in result.stdout
+    assert "1990-2024" in result.stdout and "2,677" in result.stdout
     out = Path(project["FOEDUS_DATA_DIR"]) / "processed" / "labels_atop_defense_h1.parquet"
     table = pq.read_table(out)
     assert table.num_rows == 1_107_465
@@ -184,7 +184,7 @@ def test_main_job_runs_end_to_end_from_the_mirror(tmp_path, mirror):
     result = foedus("run", "--models", "base-rate,logit-threat", "--folds", "1990-1994", "--final-model",
                     "logit-threat", env_extra=env)
     assert result.returncode == 0, result.stderr
-    assert "raw data verified" in result.stdout and "5,770" in result.stdout
+    assert "raw data verified" in result.stdout and "5,320" in result.stdout
     assert "logit-threat" in result.stdout and "is the first champion" in result.stdout
     assert (tmp_path / "mlruns" / "mlflow.db").is_file()
     assert (tmp_path / "data" / "processed" / "dyad_years_atop_any_h1.parquet").is_file()
