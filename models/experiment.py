@@ -32,7 +32,13 @@ from foedus.models.tracking import (
 )
 from mlflow.tracking import MlflowClient
 
-HEADLINE = ("average_precision", "roc_auc", "brier", "log_loss", "ece")
+HEADLINE = ("average_precision", "roc_auc", "brier", "log_loss", "ece", "median_onset_percentile")
+SLICE_METRICS = ("n", "onsets", "average_precision", "roc_auc", "brier", "median_onset_percentile",
+                 "onsets_in_top_decile", "onsets_in_top_percent")
+# The figure a backtest is judged by (the champion rule, `foedus compare`'s first column): pooled
+# AP on continuing dyads, pairs that were a system dyad in t-1, so that no entry of a state into
+# the system carries the score.
+PRIMARY = "slice_continuing_dyad_average_precision"
 
 
 def _tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
@@ -94,7 +100,7 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
         log_metrics(result.pooled)
         log_metrics({"mean_fold_average_precision": result.mean_fold_average_precision})
         for name, metrics in result.slices.items():
-            log_metrics({k: metrics[k] for k in ("n", "onsets", "average_precision", "roc_auc", "brier")},
+            log_metrics({k: metrics[k] for k in SLICE_METRICS},
                         prefix=f"slice_{name}_")
         formation = result.formation_by_era
         log_metrics({"threat_without_alliance": len(result.threat_without_alliance),
@@ -139,7 +145,7 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
     if backtest_run is None:
         raise FoedusError(f"no finished backtest of {model_name} for {spec}: run `foedus backtest -l {spec} "
                           f"--models {model_name}` first (the champion rule needs its average precision)")
-    ap = backtest_run.data.metrics.get("average_precision", float("nan"))
+    ap = backtest_run.data.metrics.get(PRIMARY, float("nan"))
     final = fit_final(table, model_name, seed=seed, params=params)
     X = final.train
     mlflow.set_experiment(experiment_id=experiment_id(spec, root))
@@ -147,7 +153,7 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
     with mlflow.start_run(run_name=f"{model_name} final", tags=tags) as run:
         mlflow.log_params({"model": model_name, "label_spec": str(spec), "seed": seed, "train_rows": len(X),
                            "train_first_year": int(X["year"].min()), "train_last_year": int(X["year"].max())})
-        log_metrics({"backtest_average_precision": ap, "train_onsets": float(final.train_onsets)})
+        log_metrics({"backtest_continuing_dyad_average_precision": ap, "train_onsets": float(final.train_onsets)})
         _log_training_data(X[[*DYAD_YEAR, "onset", *feature_columns(table)]], f"{spec.name} all years")
         info = log_onset_model(final.model, final.features, X, spec)
         if hasattr(final.model, "feature_importances_"):
@@ -161,21 +167,27 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
 
 
 def compare_runs(root: Path, spec=None, last: int = 20) -> pd.DataFrame:
-    """The latest backtest runs (model, label spec, pooled AP, ROC-AUC, Brier), newest first."""
+    """The latest backtest runs, newest first: model, label spec, pooled AP on continuing dyads
+    (the primary figure), their median onset percentile, all-rows AP pooled and as the mean of
+    the folds, ROC-AUC, Brier."""
     client = MlflowClient()
     if spec is not None:
         experiments = [experiment_id(spec, root)]
     else:
         experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("foedus-onset-")]
     if not experiments:
-        return pd.DataFrame(columns=["model", "label_spec", "average_precision", "roc_auc", "brier", "started",
+        return pd.DataFrame(columns=["model", "label_spec", "continuing_dyad_average_precision", "average_precision",
+                                     "mean_fold_average_precision", "median_onset_percentile", "roc_auc", "brier",
+                                     "started",
                                      "run_id"])
     runs = client.search_runs(experiments, filter_string="tags.kind = 'backtest'",
                               order_by=["attributes.start_time DESC"], max_results=last)
     rows = [{
         "model": r.data.tags.get("model"),
         "label_spec": r.data.tags.get("label_spec"),
+        "continuing_dyad_average_precision": r.data.metrics.get(PRIMARY),
         "average_precision": r.data.metrics.get("average_precision"),
+        "median_onset_percentile": r.data.metrics.get("slice_continuing_dyad_median_onset_percentile"),
         "mean_fold_average_precision": r.data.metrics.get("mean_fold_average_precision"),
         "roc_auc": r.data.metrics.get("roc_auc"),
         "brier": r.data.metrics.get("brier"),

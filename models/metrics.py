@@ -55,6 +55,19 @@ def top_k(y, p, years, k: int) -> tuple[float, float]:
     return float(precision), float(recall)
 
 
+def onset_percentiles(y, p, years) -> np.ndarray:
+    """Each onset's percentile among its year's dyad-years by forecast: 100 = ranked first,
+    100/n = ranked last of n; tied forecasts share their average rank. The analyst's question:
+    how high did the model put the pairs that did sign?"""
+    frame = pd.DataFrame({"y": np.asarray(y, dtype=int), "p": np.asarray(p, dtype=float),
+                          "year": np.asarray(years)})
+    by_year = frame.groupby("year")["p"]
+    rank = by_year.rank(ascending=False, method="average").to_numpy()
+    n = by_year.transform("size").to_numpy()
+    onset = frame["y"].to_numpy() == 1
+    return 100 * (n[onset] - rank[onset] + 1) / n[onset]
+
+
 def score(y, p, years) -> dict[str, float]:
     """Every metric of one set of forecasts (a fold, a slice, or all folds pooled)."""
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
@@ -73,6 +86,10 @@ def score(y, p, years) -> dict[str, float]:
         "mean_probability": float(p.mean()) if n else float("nan"),
     }
     out["ap_lift"] = out["average_precision"] / prevalence if onsets else float("nan")
+    percentile = onset_percentiles(y, p, years)
+    out["median_onset_percentile"] = float(np.median(percentile)) if onsets else float("nan")
+    out["onsets_in_top_decile"] = float(np.mean(percentile >= 90)) if onsets else float("nan")
+    out["onsets_in_top_percent"] = float(np.mean(percentile >= 99)) if onsets else float("nan")
     for k in TOP_K:
         precision, recall = top_k(y, p, years, k)
         out[f"precision_top{k}"], out[f"recall_top{k}"] = precision, recall

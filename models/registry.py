@@ -2,7 +2,7 @@
 
 ``foedus train`` registers every final model it fits as a new version of
 ``foedus-onset-<label spec>`` and moves the alias ``champion`` to it only if its backtest
-average precision beats the current champion's (strictly). The backtest AP a version was
+average precision on continuing dyads beats the current champion's (strictly). The AP a version was
 judged by is kept as a version tag, so the rule never needs the old run.
 """
 
@@ -14,7 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 CHAMPION = "champion"
-AP_TAG = "backtest_average_precision"
+AP_TAG = "backtest_continuing_dyad_average_precision"
 
 
 def registered_name(spec) -> str:
@@ -32,12 +32,12 @@ class Promotion:
 
     def describe(self) -> str:
         if self.previous_version is None:
-            return (f"{self.name} v{self.version} (backtest AP {self.average_precision:.4f}) is the first "
+            return (f"{self.name} v{self.version} (continuing-dyad AP {self.average_precision:.4f}) is the first "
                     f"champion")
         verdict = "beats" if self.promoted else "does not beat"
         tail = ("alias 'champion' moved to it" if self.promoted
                 else f"alias 'champion' stays on v{self.previous_version}")
-        return (f"{self.name} v{self.version} (backtest AP {self.average_precision:.4f}) {verdict} the champion "
+        return (f"{self.name} v{self.version} (continuing-dyad AP {self.average_precision:.4f}) {verdict} the champion "
                 f"v{self.previous_version} (AP {self.previous_average_precision:.4f}): {tail}")
 
 

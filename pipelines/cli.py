@@ -169,17 +169,23 @@ def _fmt(x, digits=4) -> str:
 
 def _print_backtest(summary) -> None:
     folds = "  ".join(f"{r.fold.name}: {_fmt(r.metrics['average_precision'])}" for r in summary.folds)
-    out.print(f"[bold]{summary.model}[/bold]  pooled AP {_fmt(summary.pooled['average_precision'])}  "
+    continuing = summary.slices.get("continuing_dyad", {})
+    out.print(f"[bold]{summary.model}[/bold]  continuing-dyad AP {_fmt(continuing.get('average_precision'))}  "
+              f"median onset percentile {_fmt(continuing.get('median_onset_percentile'), 1)}  "
+              f"all-rows AP {_fmt(summary.pooled['average_precision'])}  "
               f"ROC-AUC {_fmt(summary.pooled['roc_auc'], 3)}  Brier {_fmt(summary.pooled['brier'], 5)}  "
               f"ECE {_fmt(summary.pooled['ece'])}  | AP by fold  {folds}  | run {summary.run_id}")
 
 
 def _print_compare(frame) -> None:
-    table = Table("model", "label spec", "pooled AP", "mean fold AP", "ROC-AUC", "Brier", "started (UTC)", "run",
-                  title="Latest backtests (pooled over folds, as in the MLflow UI)")
+    table = Table("model", "label spec", "continuing-dyad AP (pooled)", "median onset percentile",
+                  "all-rows AP (pooled)", "all-rows AP (mean of folds)", "ROC-AUC", "Brier", "started (UTC)", "run",
+                  title="Latest backtests: AP on continuing dyads first, the figure the champion rule uses")
     for row in frame.itertuples():
-        table.add_row(row.model, row.label_spec, _fmt(row.average_precision), _fmt(row.mean_fold_average_precision),
-                      _fmt(row.roc_auc, 3), _fmt(row.brier, 5), str(row.started)[:19], row.run_id)
+        table.add_row(row.model, row.label_spec, _fmt(row.continuing_dyad_average_precision),
+                      _fmt(row.median_onset_percentile, 1), _fmt(row.average_precision),
+                      _fmt(row.mean_fold_average_precision), _fmt(row.roc_auc, 3), _fmt(row.brier, 5),
+                      str(row.started)[:19], row.run_id)
     out.print(table)
 
 

@@ -95,7 +95,11 @@ def test_train_needs_a_backtest_then_registers_and_compare_lists_it(table, store
     summary = backtest(table, store, model="base-rate")
     assert latest_backtest(SPEC, "base-rate", store).info.run_id == summary.run_id
     _, promotion = train_final(table, SPEC, "base-rate", provenance={}, root=store)
-    assert promotion.promoted and promotion.average_precision == pytest.approx(summary.pooled["average_precision"])
+    primary = summary.slices["continuing_dyad"]["average_precision"]
+    assert promotion.promoted and promotion.average_precision == pytest.approx(primary)
     listed = compare_runs(store, SPEC)
     assert listed.loc[0, "model"] == "base-rate" and listed.loc[0, "average_precision"] == pytest.approx(
         summary.pooled["average_precision"])
+    assert listed.loc[0, "continuing_dyad_average_precision"] == pytest.approx(primary)
+    assert listed.loc[0, "median_onset_percentile"] == pytest.approx(
+        summary.slices["continuing_dyad"]["median_onset_percentile"])

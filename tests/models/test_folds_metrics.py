@@ -74,3 +74,17 @@ def test_calibration_error_is_zero_for_perfect_bins_and_positive_otherwise():
     y = np.array([0] * 90 + [1] * 10)
     assert expected_calibration_error(y, np.full(100, 0.1), bins=1) == pytest.approx(0.0)
     assert expected_calibration_error(y, np.full(100, 0.3), bins=1) == pytest.approx(0.2)
+
+
+def test_onset_percentiles_rank_each_onset_within_its_year():
+    from foedus.models.metrics import onset_percentiles
+
+    # 1900: the onset is ranked first of four; 1901: second of two; 1902: tied with the other
+    # dyad-year, so both share rank 1.5 of 2
+    y = [1, 0, 0, 0, 1, 0, 1, 0]
+    p = [0.9, 0.1, 0.2, 0.3, 0.05, 0.5, 0.2, 0.2]
+    years = [1900, 1900, 1900, 1900, 1901, 1901, 1902, 1902]
+    assert onset_percentiles(y, p, years).tolist() == [100.0, 50.0, 75.0]
+    m = score(y, p, years)
+    assert m["median_onset_percentile"] == 75.0
+    assert m["onsets_in_top_decile"] == pytest.approx(1 / 3) and m["onsets_in_top_percent"] == pytest.approx(1 / 3)
