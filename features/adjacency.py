@@ -200,15 +200,6 @@ class SystemMembers:
         return self.by_year[year - self.first]
 
 
-def system_members(system: pd.DataFrame, codes: np.ndarray, year: int) -> np.ndarray | None:
-    """Which of ``codes`` were COW system members at some time in ``year`` (``cw_system`` spells).
-
-    None before the COW list begins (1816): membership is then unknown, not empty. A spell
-    ending on the list's last day (2016-12-31) is still running.
-    """
-    return SystemMembers(system, codes).at(year)
-
-
 # --- matrices shared by the families of a build -------------------------------------------
 
 def dispute_foes(sources: Sources, key: str, codes: np.ndarray, described: np.ndarray) -> YearMatrices:

@@ -86,7 +86,7 @@ def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, l
         return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path, reused=True)
 
     # every source at once, on all cores: the labels and the families then find them loaded
-    sources = load_sources(dict.fromkeys(["cow_ddy", spec.alliance_source.source_key, *sources_of(families)]), paths)
+    sources = load_sources(sources_used(spec, families), paths)
     table = labelled_universe(spec, first, last, paths=paths)
     release_free_memory()  # the source reads' and the labelling's buffers, before the families
     if families:

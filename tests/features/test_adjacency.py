@@ -13,7 +13,6 @@ from foedus.features.adjacency import (
     rival_matrices,
     spell_years,
     state_year_values,
-    system_members,
     years_to_build,
 )
 
@@ -103,11 +102,12 @@ def test_system_membership_reads_spells_and_the_open_end_of_the_cow_list():
         "start": pd.to_datetime(["1816-01-01", "1816-01-01", "1990-10-03", "1816-01-01"]),
         "end": pd.to_datetime(["2016-12-31", "1945-05-08", "2016-12-31", "2016-12-31"]),
     })
-    assert system_members(system, CODES, 1815) is None  # before the COW list: unknown
-    assert system_members(system, CODES, 1945).tolist() == [True, False, True, True]  # 200 not listed
-    assert system_members(system, CODES, 1950).tolist() == [True, False, False, True]
-    assert system_members(system, CODES, 2020).tolist() == [True, False, True, True]  # still members
-    assert system_members(system, CODES, 2030).tolist() == [False, False, False, False]  # after every spell
+    members = SystemMembers(system, CODES)
+    assert members.at(1815) is None  # before the COW list: unknown
+    assert members.at(1945).tolist() == [True, False, True, True]  # 200 not listed
+    assert members.at(1950).tolist() == [True, False, False, True]
+    assert members.at(2020).tolist() == [True, False, True, True]  # still members
+    assert members.at(2030).tolist() == [False, False, False, False]  # after every spell
 
 
 def test_membership_of_every_year_matches_the_spells_read_one_year_at_a_time(sources):
