@@ -21,7 +21,7 @@ from foedus.features.labels import labelled
 from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import era_of
 from foedus.models import explain
-from foedus.models.catalogue import DEFAULT_SEED, make_model
+from foedus.models.catalogue import DEFAULT_SEED, make_model, tune
 from foedus.models.estimators import feature_columns
 from foedus.models.folds import DEFAULT_FOLDS, Fold, split
 from foedus.models.metrics import score
@@ -42,6 +42,8 @@ class FoldResult:
     train_years: tuple[int, int]
     threat_without_alliance: pd.DataFrame = field(default_factory=pd.DataFrame)  # with a fold column
     onsets_without_threat: pd.DataFrame = field(default_factory=pd.DataFrame)
+    params: dict = field(default_factory=dict)  # the hyperparameters it was fitted with (given or tuned)
+    tuning: object | None = None  # foedus.models.tuning.Tuning when they were tuned on the training years
 
 
 def slices(predictions: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -78,14 +80,25 @@ def fold_slices(table: pd.DataFrame, fold: Fold, horizon: int = 1) -> tuple[pd.D
     return table.loc[train], table.loc[test]
 
 
+def chosen_params(train: pd.DataFrame, model_name: str, params: Mapping | None, *, seed: int,
+                  horizon: int) -> tuple[dict, object | None]:
+    """``params`` if given, else what the model's own tuning chooses on ``train`` (and the tuning)."""
+    if params:
+        return dict(params), None
+    tuning = tune(model_name, train, seed=seed, horizon=horizon)
+    return (dict(tuning.params), tuning) if tuning is not None else ({}, None)
+
+
 def run_fold(train: pd.DataFrame, test: pd.DataFrame, fold: Fold, model_name: str, *, seed: int = DEFAULT_SEED,
-             params: Mapping | None = None, names: Mapping[int, str] | None = None) -> FoldResult:
+             params: Mapping | None = None, names: Mapping[int, str] | None = None, horizon: int = 1) -> FoldResult:
     """Fit ``model_name`` on ``train``, forecast ``test`` and explain the forecasts. Pure: the
-    two slices, the model's name, hyperparameters and seed are all it reads."""
+    two slices, the model's name, hyperparameters (tuned on ``train`` when none are given),
+    seed and horizon are all it reads."""
     y_train = train["onset"].astype(int).to_numpy()
     if y_train.sum() == 0:
         raise InvalidInput(f"fold {fold.name}: no onset in the training years")
-    model = make_model(model_name, seed=seed, **(params or {})).fit(train, y_train)
+    params, tuning = chosen_params(train, model_name, params, seed=seed, horizon=horizon)
+    model = make_model(model_name, seed=seed, **params).fit(train, y_train)
     probability = model.predict_proba(test)[:, 1]
     predictions = test[[*DYAD_YEAR, *SLICE_COLUMNS]].assign(
         label=test["onset"].astype(int).to_numpy(), probability=probability)
@@ -93,14 +106,14 @@ def run_fold(train: pd.DataFrame, test: pd.DataFrame, fold: Fold, model_name: st
     twa, owt = explain.explain_fold(predictions.assign(fold=fold.name), test, model, names)
     years = train["year"]
     return FoldResult(fold, model, predictions, score(predictions["label"], probability, predictions["year"]),
-                      len(train), (int(years.min()), int(years.max())), twa, owt)
+                      len(train), (int(years.min()), int(years.max())), twa, owt, params, tuning)
 
 
 def fit_fold(table: pd.DataFrame, model_name: str, fold: Fold, horizon: int = 1, seed: int = DEFAULT_SEED,
              names: Mapping[int, str] | None = None, **params) -> FoldResult:
     """``run_fold`` on the fold's slices of the whole table."""
     train, test = fold_slices(table, fold, horizon)
-    return run_fold(train, test, fold, model_name, seed=seed, params=params, names=names)
+    return run_fold(train, test, fold, model_name, seed=seed, params=params, names=names, horizon=horizon)
 
 
 def pooled(results: Sequence[FoldResult]) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -179,6 +192,8 @@ class FinalFit:
     features: list[str]  # the columns it reads
     train: pd.DataFrame  # the labelled rows it was fitted on
     seed: int
+    params: dict = field(default_factory=dict)  # given or tuned on the last years, as in each fold
+    tuning: object | None = None
 
     @property
     def train_onsets(self) -> int:
@@ -186,8 +201,11 @@ class FinalFit:
 
 
 def fit_final(table: pd.DataFrame, model_name: str, *, seed: int = DEFAULT_SEED,
-              params: Mapping | None = None) -> FinalFit:
-    """Fit ``model_name`` on every labelled at-risk dyad-year of ``table``. Pure, like ``run_fold``."""
+              params: Mapping | None = None, horizon: int = 1) -> FinalFit:
+    """Fit ``model_name`` on every labelled at-risk dyad-year of ``table``, tuned by the same
+    protocol as each backtest fold when no ``params`` are given. Pure, like ``run_fold``."""
     train = table.loc[labelled(table)]
-    model = make_model(model_name, seed=seed, **(params or {})).fit(train, train["onset"].astype(int).to_numpy())
-    return FinalFit(model_name, model, list(getattr(model, "features_", feature_columns(table))), train, seed)
+    params, tuning = chosen_params(train, model_name, params, seed=seed, horizon=horizon)
+    model = make_model(model_name, seed=seed, **params).fit(train, train["onset"].astype(int).to_numpy())
+    return FinalFit(model_name, model, list(getattr(model, "features_", feature_columns(table))), train, seed,
+                    params, tuning)

@@ -24,12 +24,21 @@ class ModelSpec:
     description: str
     factory: Callable[..., object]  # (seed, **hyperparameters) -> unfitted estimator
     tunable: bool = False  # takes hyperparameters from the caller
+    # (train, seed=, horizon=) -> foedus.models.tuning.Tuning: chooses the hyperparameters on
+    # the training years when the caller gives none
+    tune: Callable[..., object] | None = None
 
 
 def _lightgbm(seed: int, **params):
     from foedus.models.estimators import LightGBMOnset
 
     return LightGBMOnset(seed=seed, **params)
+
+
+def _tune_lightgbm(train, *, seed: int, horizon: int):
+    from foedus.models.tuning import tune_lightgbm
+
+    return tune_lightgbm(train, seed=seed, horizon=horizon)
 
 
 def _logit_literature(seed: int):
@@ -58,8 +67,9 @@ def _base_rate(seed: int):
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("lightgbm",
-              "LightGBM, NaN handled natively, early stopping on the last ten training years; the main model",
-              _lightgbm, tunable=True),
+              "LightGBM on the pair features plus each year's level forecast from last year's alliance climate; "
+              "tree size and rounds tuned on earlier years; the main model",
+              _lightgbm, tunable=True, tune=_tune_lightgbm),
     ModelSpec("logit-literature", "logistic regression on the literature's classic predictors, era dummies",
               _logit_literature),
     ModelSpec("logit-threat", "logistic regression on the shared-threat family alone", _logit_threat),
@@ -84,6 +94,12 @@ def model_names(models: str | Sequence[str]) -> list[str]:
     for name in names:
         model_spec(name)
     return names
+
+
+def tune(name: str, train, *, seed: int = DEFAULT_SEED, horizon: int = 1):
+    """The model's own tuning on ``train`` (a ``Tuning``), or None for a model without one."""
+    spec = model_spec(name)
+    return spec.tune(train, seed=seed, horizon=horizon) if spec.tune else None
 
 
 def make_model(name: str, seed: int = DEFAULT_SEED, **params):

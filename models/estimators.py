@@ -6,9 +6,10 @@ Every model takes the feature table (a DataFrame holding the feature columns, in
 because class weights or resampling distort the probabilities of an event this rare
 (about 0.7% of at-risk dyad-years), and the probabilities are what users read.
 
-- ``lightgbm``: gradient-boosted trees; NaN is handled natively (missing is information).
-  Early stopping uses the last ``validation_years`` of the training years, never the test
-  years; the model is then refit on all training years with that number of rounds.
+- ``lightgbm``: gradient-boosted trees on the pair features (NaN handled natively: missing
+  is information) plus a forecast of each year's level from last year's alliance climate
+  (see ``LightGBMOnset``); its sizes and number of trees are tuned on years before the test
+  block (``foedus.models.tuning``).
 - ``logit-literature``: standardized logistic regression on the classic predictors of the
   alliance literature (Lai & Reiter 2000; Gibler & Wolford 2006).
 - ``logit-threat``: logistic regression on the shared-threat family alone ("threat is enough").
@@ -48,6 +49,11 @@ LITERATURE = [
 ]
 THREAT = [f.name for f in threat.FAMILY.features]
 
+# The year-wide feature LightGBM forecasts the level of a year from (network family), and the
+# rate it is clipped to before taking log-odds.
+CLIMATE = "new_alliance_rate"
+CLIMATE_FLOOR = 1e-4
+
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
     """Every column of a built table that a model may read (not the pair codes or labels)."""
@@ -71,22 +77,45 @@ class BaseRate(ClassifierMixin, BaseEstimator):
         return _probabilities(np.full(len(X), self.rate_))
 
 
-class LightGBMOnset(ClassifierMixin, BaseEstimator):
-    """LightGBM with early stopping on the last training years, refit on all of them."""
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p / (1 - p))
 
-    def __init__(self, learning_rate=0.05, num_leaves=15, min_child_samples=100, feature_fraction=0.8,
-                 bagging_fraction=0.8, lambda_l2=10.0, max_rounds=1000, early_stopping_rounds=50,
-                 min_rounds=50, validation_years=10, exclude=TIME_TREND, seed=DEFAULT_SEED, num_threads=2):
+
+def year_rates(y: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """Each row's year onset rate, with half an onset added ((k + 1/2) / (n + 1)) so that a
+    year without onsets has a finite log-odds."""
+    frame = pd.DataFrame({"y": y, "year": years})
+    grouped = frame.groupby("year")["y"]
+    return ((grouped.transform("sum") + 0.5) / (grouped.transform("size") + 1)).to_numpy(dtype=float)
+
+
+class LightGBMOnset(ClassifierMixin, BaseEstimator):
+    """LightGBM on the pair features, plus a forecast of the year's level from the alliance climate.
+
+    Alliances come in bursts (1945, the 1990s) that no pair feature foresees, and a tree cannot
+    extrapolate a level to new years. So the model has two parts, added on the log-odds scale:
+
+    - the level of year t: a logistic regression of the training years' onsets on the
+      log-odds of ``climate`` (``new_alliance_rate``: last year's share of new alliances),
+      ``level = a + b * logit(climate)``; b < 1 shrinks a burst toward the mean;
+    - the trees: fitted with each training year's own onset log-odds as a fixed offset
+      (``init_score``), so they learn which pairs sign within a year, not which years are busy.
+
+    A year without a climate value (1816) gets the training onset rate as its level. No early
+    stopping: ``n_rounds`` and the tree sizes come from ``foedus.models.tuning``.
+    """
+
+    def __init__(self, learning_rate=0.05, num_leaves=15, min_child_samples=200, feature_fraction=0.8,
+                 bagging_fraction=0.8, lambda_l2=10.0, n_rounds=400, climate=CLIMATE, exclude=TIME_TREND,
+                 seed=DEFAULT_SEED, num_threads=2):
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.feature_fraction = feature_fraction
         self.bagging_fraction = bagging_fraction
         self.lambda_l2 = lambda_l2
-        self.max_rounds = max_rounds
-        self.early_stopping_rounds = early_stopping_rounds
-        self.min_rounds = min_rounds
-        self.validation_years = validation_years
+        self.n_rounds = n_rounds
+        self.climate = climate
         self.exclude = exclude
         self.seed = seed
         self.num_threads = num_threads
@@ -101,41 +130,62 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
             "verbose": -1,
         }
 
+    def _climate_logit(self, X: pd.DataFrame) -> np.ndarray:
+        if self.climate is None:
+            return np.full(len(X), np.nan)
+        if self.climate not in X:
+            raise InvalidInput(f"the feature table lacks {self.climate}: rebuild it with `foedus build`")
+        rate = X[self.climate].to_numpy(dtype=float)
+        # a year without new alliances is a low level, not minus infinity
+        return _logit(np.clip(rate, CLIMATE_FLOOR, 1 - CLIMATE_FLOOR))
+
+    def _fit_level(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        z = self._climate_logit(X)
+        known = ~np.isnan(z)
+        self.default_level_ = float(_logit(np.clip(y.mean(), CLIMATE_FLOOR, 1 - CLIMATE_FLOOR)))
+        self.level_coef_ = (self.default_level_, 0.0)
+        if known.sum() and y[known].any() and np.unique(z[known]).size > 1:
+            fit = LogisticRegression(C=np.inf).fit(z[known, None], y[known])
+            self.level_coef_ = (float(fit.intercept_[0]), float(fit.coef_[0, 0]))
+
+    def level(self, X: pd.DataFrame) -> np.ndarray:
+        """The log-odds of the year's onset rate forecast from the climate (one value per row)."""
+        z = self._climate_logit(X)
+        intercept, slope = self.level_coef_
+        return np.where(np.isnan(z), self.default_level_, intercept + slope * np.nan_to_num(z))
+
     def fit(self, X: pd.DataFrame, y):
         y = np.asarray(y, dtype=int)
-        self.features_ = [c for c in feature_columns(X) if c not in self.exclude]
-        years = X["year"].to_numpy()
-        start = years.max() - self.validation_years + 1
-        inner, valid = years < start, years >= start
-        rounds = self.max_rounds
-        self.best_iteration_ = None
-        if inner.any() and valid.any() and y[valid].any() and y[inner].any():
-            booster = lgb.train(
-                self._params(), lgb.Dataset(X.loc[inner, self.features_], y[inner]), self.max_rounds,
-                valid_sets=[lgb.Dataset(X.loc[valid, self.features_], y[valid])],
-                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-            )
-            self.best_iteration_ = booster.best_iteration
-            # a validation block holding a treaty burst can stop after a handful of trees
-            rounds = max(booster.best_iteration, self.min_rounds)
-        self.n_rounds_ = rounds
-        self.booster_ = lgb.train(self._params(), lgb.Dataset(X[self.features_], y), rounds)
+        # features_: the columns it reads (what a logged model asks for); the trees read all but the climate
+        self.tree_features_ = [c for c in feature_columns(X) if c not in self.exclude and c != self.climate]
+        self.features_ = self.tree_features_ + ([self.climate] if self.climate is not None else [])
+        self._fit_level(X, y)
+        offset = _logit(year_rates(y, X["year"].to_numpy()))
+        data = lgb.Dataset(X[self.tree_features_], y, init_score=offset)
+        self.booster_ = lgb.train(self._params(), data, self.n_rounds)
         self.classes_ = np.array([0, 1])
         return self
 
-    def predict_proba(self, X: pd.DataFrame):
-        return _probabilities(self.booster_.predict(X[self.features_]))
+    def predict_proba(self, X: pd.DataFrame, n_rounds: int | None = None):
+        """Probabilities; ``n_rounds`` uses the first that many trees (tuning scores several at once)."""
+        score = self.booster_.predict(X[self.tree_features_], raw_score=True, num_iteration=n_rounds)
+        return _probabilities(1 / (1 + np.exp(-(score + self.level(X)))))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """SHAP values in log-odds (``pred_contrib``): one column per feature plus ``bias``;
-        each row sums to the model's log-odds for that dyad-year."""
-        values = self.booster_.predict(X[self.features_], pred_contrib=True)
-        return pd.DataFrame(values, columns=[*self.features_, "bias"], index=X.index)
+        """SHAP values in log-odds (``pred_contrib``): one column per feature, the climate's
+        column holding the level's departure from the training rate, plus ``bias``; each row
+        sums to the model's log-odds for that dyad-year."""
+        values = self.booster_.predict(X[self.tree_features_], pred_contrib=True)
+        frame = pd.DataFrame(values, columns=[*self.tree_features_, "bias"], index=X.index)
+        if self.climate is not None:
+            frame.insert(len(self.tree_features_), self.climate, self.level(X) - self.default_level_)
+        frame["bias"] += self.default_level_
+        return frame
 
     @property
     def feature_importances_(self) -> pd.Series:
         gain = self.booster_.feature_importance(importance_type="gain")
-        return pd.Series(gain, index=self.features_).sort_values(ascending=False)
+        return pd.Series(gain, index=self.tree_features_).sort_values(ascending=False)
 
 
 class ColumnsModel(ClassifierMixin, BaseEstimator):

@@ -63,6 +63,19 @@ def _log_training_data(frame: pd.DataFrame, name: str) -> None:
     mlflow.log_input(dataset, context="training")
 
 
+def hyperparameters(model_name: str, seed: int, params: dict) -> dict:
+    """``hp_<name>`` for every hyperparameter the model is fitted with (its defaults and ``params``)."""
+    return {f"hp_{k}": v for k, v in make_model(model_name, seed=seed, **params).get_params().items()
+            if k not in ("pipeline",)}
+
+
+def _log_tuning(tuning) -> None:
+    """Every candidate's score on the inner validation blocks, and which blocks they were."""
+    if tuning is not None:
+        log_frame(tuning.scores, "tuning/scores.csv")
+        mlflow.log_param("tuning_blocks", ",".join(b.name for b in tuning.blocks))
+
+
 def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenance: dict, root: Path,
                  invocation: str | None = None, log_models: bool = True) -> str:
     """Log ``result`` (computed on ``table`` under ``spec``) under the spec's experiment; returns
@@ -77,8 +90,10 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
             "model": model_name, "label_spec": str(spec), "horizon": spec.horizon, "seed": seed,
             "folds": ",".join(r.fold.name for r in result.folds), "n_features": len(features),
             "feature_set": data_digest({"features": ",".join(features)}),
-            **{f"hp_{k}": v for k, v in make_model(model_name, seed=seed, **result.params).get_params().items()
-               if k not in ("pipeline",)},
+            **hyperparameters(model_name, seed, result.params),
+            # tuned per fold: the parent lists each fold's choice, in fold order
+            **{f"hp_{k}": "/".join(str(r.params.get(k)) for r in result.folds)
+               for k in sorted({k for r in result.folds if r.tuning is not None for k in r.params})},
         })
         for fold in result.folds:
             train, test = split(table, fold.fold, spec.horizon)
@@ -86,7 +101,10 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
                                   tags={**tags, "kind": "backtest-fold", "fold": fold.fold.name}):
                 mlflow.log_params({"model": model_name, "fold": fold.fold.name,
                                    "train_first_year": fold.train_years[0], "train_last_year": fold.train_years[1],
-                                   "train_rows": fold.train_rows, "test_rows": len(fold.predictions)})
+                                   "train_rows": fold.train_rows, "test_rows": len(fold.predictions),
+                                   "tuned": fold.tuning is not None,
+                                   **hyperparameters(model_name, seed, fold.params)})
+                _log_tuning(fold.tuning)
                 log_metrics(fold.metrics)
                 log_metrics({"threat_without_alliance": len(fold.threat_without_alliance),
                              "onsets_without_threat": len(fold.onsets_without_threat)})
@@ -146,13 +164,15 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
         raise FoedusError(f"no finished backtest of {model_name} for {spec}: run `foedus backtest -l {spec} "
                           f"--models {model_name}` first (the champion rule needs its average precision)")
     ap = backtest_run.data.metrics.get(PRIMARY, float("nan"))
-    final = fit_final(table, model_name, seed=seed, params=params)
+    final = fit_final(table, model_name, seed=seed, params=params, horizon=spec.horizon)
     X = final.train
     mlflow.set_experiment(experiment_id=experiment_id(spec, root))
     tags = {**_tags(provenance, "train", model_name, spec), "backtest_run_id": backtest_run.info.run_id}
     with mlflow.start_run(run_name=f"{model_name} final", tags=tags) as run:
         mlflow.log_params({"model": model_name, "label_spec": str(spec), "seed": seed, "train_rows": len(X),
-                           "train_first_year": int(X["year"].min()), "train_last_year": int(X["year"].max())})
+                           "train_first_year": int(X["year"].min()), "train_last_year": int(X["year"].max()),
+                           "tuned": final.tuning is not None, **hyperparameters(model_name, seed, final.params)})
+        _log_tuning(final.tuning)
         log_metrics({"backtest_continuing_dyad_average_precision": ap, "train_onsets": float(final.train_onsets)})
         _log_training_data(X[[*DYAD_YEAR, "onset", *feature_columns(table)]], f"{spec.name} all years")
         info = log_onset_model(final.model, final.features, X, spec)

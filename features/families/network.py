@@ -17,6 +17,10 @@ Definitions:
   missing if never allied since the source begins (``ever_allied`` = 0 then).
 - ``allied_to_partners_*``: third states allied to one of the two and a rival (TD, TSS in
   t-1) or MID foe (GML, t-10..t-1) of the other, each counted once.
+- ``new_alliance_rate``, the alliance climate (year-wide): of the pairs of COW members in t-1
+  not allied in t-2, the share allied in t-1. Alliances come in bursts (1945, decolonisation,
+  the 1990s enlargements) that no pair feature foresees; last year's rate is the best known
+  sign of this year's. Missing where t-2 is outside the source or t-1 has no member list.
 """
 
 from __future__ import annotations
@@ -75,6 +79,10 @@ def make_family(alliance: str = "atop") -> Family:
     family.feature("allied_to_partners_foe", "count of states",
                    "third states allied to one in t-1 and a MID foe of the other in t-10..t-1 (GML)", (key, GML),
                    label="allies of one that are foes of the other (MIDs)")
+    family.feature("new_alliance_rate", "share 0..1",
+                   "of the pairs of COW members in t-1 not allied in t-2, the share allied in t-1 (the same for "
+                   "every pair of a year)", (key, SYSTEM), level="year",
+                   label="new alliances in the system last year (alliance climate)")
     family.compute(lambda dyads, sources: network(dyads, sources, source, family.columns))
     return family
 
@@ -98,6 +106,13 @@ def s_score(allies: np.ndarray, members: np.ndarray) -> np.ndarray:
     degree = counted.sum(axis=1)
     differ = degree[:, None] + degree[None, :] - 2 * agree
     return 1 - 2 * differ / members.sum()
+
+
+def new_alliance_rate(before: np.ndarray, after: np.ndarray, members: np.ndarray) -> float:
+    """Of the member pairs not allied in ``before``, the share allied in ``after`` (0/1 matrices)."""
+    pairs = np.triu(np.outer(members, members), k=1).astype(bool)
+    open_pairs = pairs & (before == 0)
+    return float((after[open_pairs] > 0).sum() / open_pairs.sum()) if open_pairs.any() else float("nan")
 
 
 def network(dyads: Dyads, sources: Sources, source: AllianceSource, columns: list[str]) -> pd.DataFrame:
@@ -128,6 +143,8 @@ def network(dyads: Dyads, sources: Sources, source: AllianceSource, columns: lis
         if members is not None:
             both_members = members[a] & members[b]
             out["alliance_s_score"][rows] = np.where(both_members, s_score(allies, members)[a, b], np.nan)
+            if alliances.covers(s - 1):
+                out["new_alliance_rate"][rows] = new_alliance_rate(alliances.at(s - 1), allies, members)
         for k, name in ((TD, "rival_td"), (TSS, "rival_tss")):
             if rivals[k].covers(s):
                 out[f"allied_to_partners_{name}"][rows] = partners_opponents(allies, rivals[k].at(s))[a, b]

@@ -108,6 +108,25 @@ def test_s_score_matches_its_definition_for_every_pair(network, network_sources,
         assert np.isclose(s, 1 - 2 * differ / len(members), atol=1e-6)
 
 
+@pytest.mark.parametrize("year", [1817, 1946, 1992])
+def test_the_alliance_climate_is_last_years_share_of_new_alliances(network, network_sources, atop_allied, year):
+    system = network_sources["cw_system"]
+    members = sorted(set(system.loc[(system["start"].dt.year <= year - 1) & (system["end"].dt.year >= year - 1),
+                                    "ccode"]))
+    before, after = partners(atop_allied, year - 2), partners(atop_allied, year - 1)
+    open_pairs = [(a, b) for i, a in enumerate(members) for b in members[i + 1:] if b not in before[a]]
+    new = sum(b in after[a] for a, b in open_pairs)
+    values = network.loc[network["year"] == year, "new_alliance_rate"]
+    assert values.nunique() == 1  # a year-wide value
+    assert np.isclose(values.iloc[0], new / len(open_pairs), rtol=1e-6)
+    if year == 1946:
+        assert values.iloc[0] > 0.2  # the 1945 burst: the UN-era treaties
+
+
+def test_the_alliance_climate_is_missing_without_a_member_list(network):
+    assert network.loc[network["year"] == 1816, "new_alliance_rate"].isna().all()
+
+
 def test_s_score_bounds_on_the_real_data(network):
     s = network["alliance_s_score"].dropna()
     assert s.between(-1, 1).all() and (s == 1).any()

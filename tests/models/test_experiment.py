@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 SPEC = LabelSpec()
 FOLDS = (Fold(1966, 1970), Fold(1971, 1975))
-FAST = {"max_rounds": 60, "min_rounds": 20}
+FAST = {"n_rounds": 60}
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ def table(small_table):
 
 @pytest.fixture(scope="module")
 def result(table, names):
-    return fit_fold(table, "lightgbm", FOLD, names=names, max_rounds=60, min_rounds=20)
+    return fit_fold(table, "lightgbm", FOLD, names=names, n_rounds=60)
 
 
 @pytest.fixture(scope="module")

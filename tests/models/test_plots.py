@@ -21,7 +21,7 @@ def table(small_table):
 
 @pytest.fixture(scope="module")
 def backtest(table):
-    return run_backtest(table, "lightgbm", FOLDS, params={"max_rounds": 60, "min_rounds": 20})
+    return run_backtest(table, "lightgbm", FOLDS, params={"n_rounds": 60})
 
 
 @pytest.fixture(scope="module")
