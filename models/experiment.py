@@ -116,7 +116,9 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
             log_metrics({f"{k}": fold.metrics[k] for k in HEADLINE}, prefix=f"fold_{fold.fold.name}_")
 
         log_metrics(result.pooled)
-        log_metrics({"mean_fold_average_precision": result.mean_fold_average_precision})
+        # average_precision above is pooled over the folds' forecasts; these two say which is which
+        log_metrics({"pooled_average_precision": result.pooled["average_precision"],
+                     "mean_fold_average_precision": result.mean_fold_average_precision})
         for name, metrics in result.slices.items():
             log_metrics({k: metrics[k] for k in SLICE_METRICS},
                         prefix=f"slice_{name}_")

@@ -80,6 +80,27 @@ def test_a_backtest_logs_a_parent_run_with_a_nested_run_per_fold(table, store):
     assert (summary.threat_without_alliance["probability"] >= 0).all()
 
 
+def test_tuned_hyperparameters_are_logged_per_fold_with_every_candidates_score(table, store, monkeypatch):
+    from foedus.models import tuning
+
+    monkeypatch.setattr(tuning, "GRID", ({"num_leaves": 4, "min_child_samples": 500},
+                                         {"num_leaves": 15, "min_child_samples": 100}))
+    monkeypatch.setattr(tuning, "ROUNDS", (20, 40))
+    result = run_backtest(table, "lightgbm", FOLDS, label_spec=str(SPEC))
+    run_id = log_backtest(result, table, SPEC, provenance={}, root=store, log_models=False)
+    client = MlflowClient()
+    parent = client.get_run(run_id)
+    assert parent.data.params["hp_num_leaves"] == "/".join(str(f.params["num_leaves"]) for f in result.folds)
+    assert parent.data.metrics["pooled_average_precision"] == pytest.approx(result.pooled["average_precision"])
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    for child in children:
+        fold = next(f for f in result.folds if f.fold.name == child.data.tags["fold"])
+        assert child.data.params["tuned"] == "True"
+        assert child.data.params["hp_n_rounds"] == str(fold.params["n_rounds"])
+        local = mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="tuning/scores.csv")
+        assert len(pd.read_csv(local)) == 4
+
+
 def test_two_identical_backtests_give_identical_metrics(table, store):
     first = backtest(table, store)
     second = backtest(table, store)
