@@ -81,6 +81,11 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _floored_logit(rate) -> np.ndarray:
+    # a year without new alliances (or onsets) is a low level, not minus infinity
+    return _logit(np.clip(rate, CLIMATE_FLOOR, 1 - CLIMATE_FLOOR))
+
+
 def year_rates(y: np.ndarray, years: np.ndarray) -> np.ndarray:
     """Each row's year onset rate, with half an onset added ((k + 1/2) / (n + 1)) so that a
     year without onsets has a finite log-odds."""
@@ -135,14 +140,12 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
             return np.full(len(X), np.nan)
         if self.climate not in X:
             raise InvalidInput(f"the feature table lacks {self.climate}: rebuild it with `foedus build`")
-        rate = X[self.climate].to_numpy(dtype=float)
-        # a year without new alliances is a low level, not minus infinity
-        return _logit(np.clip(rate, CLIMATE_FLOOR, 1 - CLIMATE_FLOOR))
+        return _floored_logit(X[self.climate].to_numpy(dtype=float))
 
     def _fit_level(self, X: pd.DataFrame, y: np.ndarray) -> None:
         z = self._climate_logit(X)
         known = ~np.isnan(z)
-        self.default_level_ = float(_logit(np.clip(y.mean(), CLIMATE_FLOOR, 1 - CLIMATE_FLOOR)))
+        self.default_level_ = float(_floored_logit(y.mean()))
         self.level_coef_ = (self.default_level_, 0.0)
         if known.sum() and y[known].any() and np.unique(z[known]).size > 1:
             fit = LogisticRegression(C=np.inf).fit(z[known, None], y[known])

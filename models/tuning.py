@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from foedus.models.catalogue import DEFAULT_SEED
-from foedus.models.folds import Fold
+from foedus.models.folds import Fold, split
 from sklearn.metrics import average_precision_score
 
 GRID = (
@@ -59,15 +59,16 @@ def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int
     forecasts = {(i, r): [] for i in range(len(GRID)) for r in ROUNDS}
     truth = []
     for block in blocks:
-        fit_rows = years + horizon - 1 < block.first
-        scored = (years >= block.first) & (years <= block.last) & continuing
+        fit_rows, in_block = split(train, block, horizon)  # the outer folds' rule, inside the training years
+        scored = in_block & continuing
         if not y[fit_rows].any() or not scored.any():
             continue
         truth.append(y[scored])
+        fit_on, forecast = train[fit_rows], train[scored]
         for i, size in enumerate(GRID):
-            model = LightGBMOnset(**size, n_rounds=max(ROUNDS), seed=seed).fit(train[fit_rows], y[fit_rows])
+            model = LightGBMOnset(**size, n_rounds=max(ROUNDS), seed=seed).fit(fit_on, y[fit_rows])
             for r in ROUNDS:
-                forecasts[i, r].append(model.predict_proba(train[scored], n_rounds=r)[:, 1])
+                forecasts[i, r].append(model.predict_proba(forecast, n_rounds=r)[:, 1])
     observed = np.concatenate(truth) if truth else np.array([], dtype=int)
     rows = []
     for (i, r), parts in forecasts.items():
