@@ -18,7 +18,8 @@ because class weights or resampling distort the probabilities of an event this r
 
 Trees do not extrapolate a trend: a clock (``year``, ``era``) puts every test year in the
 last training bucket (1946-69 would all look like the 1945 burst). The tree models therefore
-leave out ``year`` and ``era``; the literature logit keeps era as dummies, as the literature does.
+leave out ``year``, ``era`` and the year-wide alliance climate (LightGBM may use the climate
+for its level, never in a tree); the literature logit keeps era as dummies, as the literature does.
 """
 
 from __future__ import annotations
@@ -106,8 +107,9 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
     - the trees: fitted with each training year's own onset log-odds as a fixed offset
       (``init_score``), so they learn which pairs sign within a year, not which years are busy.
 
-    A year without a climate value (1816) gets the training onset rate as its level. No early
-    stopping: ``n_rounds`` and the tree sizes come from ``foedus.models.tuning``.
+    A year without a climate value (1816), or a model with ``climate=None``, gets the training
+    onset rate as its level. No early stopping: ``n_rounds``, the tree sizes and whether the
+    climate sets the level come from ``foedus.models.tuning``.
     """
 
     def __init__(self, learning_rate=0.05, num_leaves=15, min_child_samples=200, feature_fraction=0.8,
@@ -159,8 +161,9 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y):
         y = np.asarray(y, dtype=int)
-        # features_: the columns it reads (what a logged model asks for); the trees read all but the climate
-        self.tree_features_ = [c for c in feature_columns(X) if c not in self.exclude and c != self.climate]
+        # features_: the columns it reads (what a logged model asks for); the climate never
+        # enters the trees, whether or not it sets the level
+        self.tree_features_ = [c for c in feature_columns(X) if c not in (*self.exclude, CLIMATE, self.climate)]
         self.features_ = self.tree_features_ + ([self.climate] if self.climate is not None else [])
         self._fit_level(X, y)
         offset = _logit(year_rates(y, X["year"].to_numpy()))
@@ -169,10 +172,13 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
-    def predict_proba(self, X: pd.DataFrame, n_rounds: int | None = None):
-        """Probabilities; ``n_rounds`` uses the first that many trees (tuning scores several at once)."""
+    def predict_proba(self, X: pd.DataFrame, n_rounds: int | None = None, climate: bool = True):
+        """Probabilities. For tuning, which scores several variants of one fit: ``n_rounds`` uses
+        the first that many trees; ``climate=False`` gives the training rate as every year's
+        level, exactly what the same model fitted with ``climate=None`` forecasts."""
         score = self.booster_.predict(X[self.tree_features_], raw_score=True, num_iteration=n_rounds)
-        return _probabilities(1 / (1 + np.exp(-(score + self.level(X)))))
+        level = self.level(X) if climate else self.default_level_
+        return _probabilities(1 / (1 + np.exp(-(score + level))))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """SHAP values in log-odds (``pred_contrib``): one column per feature, the climate's
@@ -234,4 +240,5 @@ def hist_gradient_boosting(seed: int) -> ColumnsModel:
     model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
                                            min_samples_leaf=100, l2_regularization=10.0, early_stopping=False,
                                            random_state=seed)
-    return ColumnsModel(pipeline=model, exclude=TIME_TREND)
+    # the climate is year-wide, a level no tree can carry to new years: as year and era, left out
+    return ColumnsModel(pipeline=model, exclude=(*TIME_TREND, CLIMATE))

@@ -98,7 +98,7 @@ def test_tuned_hyperparameters_are_logged_per_fold_with_every_candidates_score(t
         assert child.data.params["tuned"] == "True"
         assert child.data.params["hp_n_rounds"] == str(fold.params["n_rounds"])
         local = mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="tuning/scores.csv")
-        assert len(pd.read_csv(local)) == 4
+        assert len(pd.read_csv(local)) == 8  # 2 sizes x 2 round counts x with and without the climate
 
 
 def test_two_identical_backtests_give_identical_metrics(table, store):

@@ -33,11 +33,12 @@ def test_inner_blocks_are_the_last_years_and_leave_a_past_to_fit_on():
 
 def test_tuning_scores_every_candidate_and_keeps_the_best(train, quick):
     result = tuning.tune_lightgbm(train[train["year"] <= 1975])
-    assert len(result.scores) == len(SMALL_GRID) * len(SMALL_ROUNDS)
+    assert len(result.scores) == len(SMALL_GRID) * len(SMALL_ROUNDS) * len(tuning.CLIMATES)
     assert all(b.last <= 1975 for b in result.blocks) and len(result.blocks) == 2  # 1956-65, 1966-75
     best = result.scores.loc[result.scores["average_precision"].idxmax()]
     assert result.params == {"num_leaves": best["num_leaves"], "min_child_samples": best["min_child_samples"],
-                             "n_rounds": best["n_rounds"]}
+                             "n_rounds": best["n_rounds"],
+                             "climate": best["climate"] if isinstance(best["climate"], str) else None}
     assert result.scores["onsets"].iloc[0] > 0
     # reproducible: same rows and seed, same scores
     again = tuning.tune_lightgbm(train[train["year"] <= 1975])
@@ -66,6 +67,17 @@ def test_the_level_follows_last_years_climate_and_the_forecasts_stay_calibrated(
     # a year without a climate value gets the training rate as its level
     unknown = train.iloc[:1].assign(**{CLIMATE: np.nan})
     assert model.level(unknown)[0] == pytest.approx(model.default_level_)
+
+
+def test_scoring_without_the_climate_is_the_model_fitted_without_it(train):
+    # what tuning relies on to score both levels from one fit
+    y = train["onset"].astype(int).to_numpy()
+    with_climate = LightGBMOnset(n_rounds=30).fit(train, y)
+    without = LightGBMOnset(n_rounds=30, climate=None).fit(train, y)
+    rows = train.iloc[::500]
+    assert np.array_equal(with_climate.predict_proba(rows, climate=False), without.predict_proba(rows))
+    assert not np.array_equal(with_climate.predict_proba(rows), without.predict_proba(rows))
+    assert np.unique(without.level(rows)).size == 1
 
 
 def test_the_climate_is_the_trees_level_not_one_of_their_features(train):
