@@ -174,7 +174,8 @@ def run_backtest(table: pd.DataFrame, model_name: str, folds: Sequence[Fold] = D
     last = results[-1].model
     if hasattr(last, "contributions"):
         _, last_test = fold_slices(table, folds[-1], horizon)
-        shap_sample = last.contributions(last_test.sample(n=min(SHAP_SAMPLE, len(last_test)), random_state=seed))
+        sample = last_test.sample(n=min(SHAP_SAMPLE, len(last_test)), random_state=seed)
+        shap_sample = last.contributions(sample, reference=last_test)
     return BacktestResult(
         model=model_name, label_spec=label_spec, seed=seed, params=dict(params or {}), folds=results,
         predictions=predictions, pooled=pooled_metrics, slices=slice_metrics(predictions),

@@ -54,11 +54,27 @@ THREAT = [f.name for f in threat.FAMILY.features]
 # rate it is clipped to before taking log-odds.
 CLIMATE = "new_alliance_rate"
 CLIMATE_FLOOR = 1e-4
+# the contributions column holding a year's level (LightGBMOnset): year-wide, never a pair's reason
+LEVEL = "year_level"
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
     """Every column of a built table that a model may read (not the pair codes or labels)."""
     return [c for c in table.columns if c not in DYAD and c not in LABELS]
+
+
+def _years(X: pd.DataFrame) -> np.ndarray:
+    if "year" not in X:
+        raise InvalidInput("the rows lack the column year: pass rows of a table built by `foedus build`")
+    return X["year"].to_numpy()
+
+
+def continuing(X: pd.DataFrame) -> np.ndarray:
+    """Rows of pairs that were a system dyad in t-1 (``new_dyad == 0``), known at the end of
+    t-1; every row when the table has no ``new_dyad``."""
+    if "new_dyad" not in X:
+        return np.ones(len(X), dtype=bool)
+    return (X["new_dyad"] == 0).to_numpy()
 
 
 def _probabilities(p: np.ndarray) -> np.ndarray:
@@ -87,6 +103,32 @@ def _floored_logit(rate) -> np.ndarray:
     return _logit(np.clip(rate, CLIMATE_FLOOR, 1 - CLIMATE_FLOOR))
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(z, -50, 50)))
+
+
+def year_shifts(score: np.ndarray, level: np.ndarray, years: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Per row, its year's constant c: the one that makes the mean of sigmoid(score + c) over the
+    year's ``basis`` rows (all its rows if it has none) equal sigmoid(level), the year's
+    forecast rate (``level`` is one value per year). Newton's method on every year at once."""
+    _, group = np.unique(years, return_inverse=True)
+    weight = np.asarray(basis, dtype=float)
+    has_basis = np.bincount(group, weight) > 0
+    weight = np.where(has_basis[group], weight, 1.0)
+    total = np.bincount(group, weight)
+    goal = _sigmoid(np.bincount(group, weight * level) / total)
+    # rare events: sigmoid is nearly exp, so this start is nearly the answer
+    shift = np.log(goal / (1 - goal)) - np.log(np.bincount(group, weight * np.exp(np.clip(score, -50, 50))) / total)
+    for _ in range(50):
+        p = _sigmoid(score + shift[group])
+        gap = np.bincount(group, weight * p) / total - goal
+        slope = np.bincount(group, weight * p * (1 - p)) / total
+        shift -= gap / np.maximum(slope, 1e-300)
+        if np.all(np.abs(gap) <= 1e-12 * goal):
+            break
+    return shift[group]
+
+
 def year_rates(y: np.ndarray, years: np.ndarray) -> np.ndarray:
     """Each row's year onset rate, with half an onset added ((k + 1/2) / (n + 1)) so that a
     year without onsets has a finite log-odds."""
@@ -96,20 +138,31 @@ def year_rates(y: np.ndarray, years: np.ndarray) -> np.ndarray:
 
 
 class LightGBMOnset(ClassifierMixin, BaseEstimator):
-    """LightGBM on the pair features, plus a forecast of the year's level from the alliance climate.
+    """LightGBM on the pair features for who signs within a year, and a forecast of how many.
 
     Alliances come in bursts (1945, the 1990s) that no pair feature foresees, and a tree cannot
     extrapolate a level to new years. So the model has two parts, added on the log-odds scale:
 
-    - the level of year t: a logistic regression of the training years' onsets on the
-      log-odds of ``climate`` (``new_alliance_rate``: last year's share of new alliances),
-      ``level = a + b * logit(climate)``; b < 1 shrinks a burst toward the mean;
     - the trees: fitted with each training year's own onset log-odds as a fixed offset
-      (``init_score``), so they learn which pairs sign within a year, not which years are busy.
+      (``init_score``), so they learn which pairs sign within a year, not which years are busy;
+    - the level of year t, the forecast onset rate of its continuing at-risk pairs: a logistic
+      regression of the training years' onsets on the log-odds of ``climate``
+      (``new_alliance_rate``: last year's share of new alliances), ``a + b * logit(climate)``
+      (b < 1 shrinks a burst toward the mean); without a climate (1816, or ``climate=None``),
+      the training rate.
 
-    A year without a climate value (1816), or a model with ``climate=None``, gets the training
-    onset rate as its level. No early stopping: ``n_rounds``, the tree sizes and whether the
-    climate sets the level come from ``foedus.models.tuning``.
+    The year's constant is then set so that the mean forecast over the year's continuing pairs
+    (``new_dyad == 0``: pairs known at the end of t-1) equals the level (``year_shifts``). The
+    trees rank the pairs of a year, the level says how many onsets the year holds, as in
+    training. A year whose pairs look more alliance-prone to the trees therefore does not get
+    more onsets: that is the level's to say. Measured on the ATOP backtest this lifts pooled
+    continuing-dyad average precision from 0.012 to 0.021 (defense) and from 0.036 to 0.049
+    (any), with each year's ranking unchanged.
+
+    So ``predict_proba(X)`` must see every at-risk dyad of each year it scores (a built table's
+    labelled rows of that year); a lone pair gets its year's level. No early stopping:
+    ``n_rounds``, the tree sizes and whether the climate sets the level come from
+    ``foedus.models.tuning``.
     """
 
     def __init__(self, learning_rate=0.05, num_leaves=15, min_child_samples=200, feature_fraction=0.8,
@@ -145,6 +198,8 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
         return _floored_logit(X[self.climate].to_numpy(dtype=float))
 
     def _fit_level(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        basis = continuing(X)
+        X, y = X[basis], y[basis]
         z = self._climate_logit(X)
         known = ~np.isnan(z)
         self.default_level_ = float(_floored_logit(y.mean()))
@@ -161,34 +216,45 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y):
         y = np.asarray(y, dtype=int)
-        # features_: the columns it reads (what a logged model asks for); the climate never
-        # enters the trees, whether or not it sets the level
+        # features_: the columns it reads (what a logged model asks for), year for the year's
+        # level; the climate never enters the trees, whether or not it sets the level
         self.tree_features_ = [c for c in feature_columns(X) if c not in (*self.exclude, CLIMATE, self.climate)]
-        self.features_ = self.tree_features_ + ([self.climate] if self.climate is not None else [])
+        self.features_ = [*self.tree_features_, *([self.climate] if self.climate is not None else []), "year"]
         self._fit_level(X, y)
-        offset = _logit(year_rates(y, X["year"].to_numpy()))
+        offset = _logit(year_rates(y, _years(X)))
         data = lgb.Dataset(X[self.tree_features_], y, init_score=offset)
         self.booster_ = lgb.train(self._params(), data, self.n_rounds)
         self.classes_ = np.array([0, 1])
         return self
 
-    def predict_proba(self, X: pd.DataFrame, n_rounds: int | None = None, climate: bool = True):
-        """Probabilities. For tuning, which scores several variants of one fit: ``n_rounds`` uses
-        the first that many trees; ``climate=False`` gives the training rate as every year's
-        level, exactly what the same model fitted with ``climate=None`` forecasts."""
+    def _log_odds(self, X: pd.DataFrame, n_rounds: int | None = None, climate: bool = True) -> np.ndarray:
         score = self.booster_.predict(X[self.tree_features_], raw_score=True, num_iteration=n_rounds)
-        level = self.level(X) if climate else self.default_level_
-        return _probabilities(1 / (1 + np.exp(-(score + level))))
+        level = self.level(X) if climate else np.full(len(X), self.default_level_)
+        return score + year_shifts(score, level, _years(X), continuing(X))
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """SHAP values in log-odds (``pred_contrib``): one column per feature, the climate's
-        column holding the level's departure from the training rate, plus ``bias``; each row
-        sums to the model's log-odds for that dyad-year."""
+    def predict_proba(self, X: pd.DataFrame, n_rounds: int | None = None, climate: bool = True):
+        """Probabilities for every row of ``X``, which holds whole years (see the class). For
+        tuning, which scores several variants of one fit: ``n_rounds`` uses the first that many
+        trees; ``climate=False`` gives the training rate as every year's level, exactly what
+        the same model fitted with ``climate=None`` forecasts."""
+        return _probabilities(_sigmoid(self._log_odds(X, n_rounds, climate)))
+
+    def contributions(self, X: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+        """SHAP values in log-odds (``pred_contrib``) for the rows of ``X``: one column per tree
+        feature, ``year_level`` (the year's constant, with the trees' mean, less the training
+        rate's log-odds) and ``bias`` (the training rate's log-odds); each row sums to the
+        model's log-odds for that dyad-year. The year's constant is computed over ``reference``
+        (the whole years ``X`` is taken from; default ``X`` itself)."""
+        reference = X if reference is None else reference
+        missing = np.setdiff1d(_years(X), _years(reference))
+        if missing.size:
+            raise InvalidInput(f"contributions for {missing[0]} need that year's dyads in the reference rows")
+        score = self.booster_.predict(reference[self.tree_features_], raw_score=True)
+        shifts = pd.Series(self._log_odds(reference) - score, index=_years(reference)).groupby(level=0).first()
         values = self.booster_.predict(X[self.tree_features_], pred_contrib=True)
-        frame = pd.DataFrame(values, columns=[*self.tree_features_, "bias"], index=X.index)
-        if self.climate is not None:
-            frame.insert(len(self.tree_features_), self.climate, self.level(X) - self.default_level_)
-        frame["bias"] += self.default_level_
+        frame = pd.DataFrame(values[:, :-1], columns=self.tree_features_, index=X.index)
+        frame[LEVEL] = values[:, -1] + shifts.reindex(_years(X)).to_numpy() - self.default_level_
+        frame["bias"] = self.default_level_
         return frame
 
     @property

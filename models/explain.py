@@ -25,6 +25,7 @@ from foedus.features.errors import InvalidInput
 from foedus.features.families import declared
 from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import count_by_era, sum_by_era
+from foedus.models.estimators import LEVEL
 
 KEYS = list(DYAD_YEAR)
 
@@ -126,11 +127,12 @@ def pair_level(contributions: pd.DataFrame) -> pd.DataFrame:
     """The contributions of pair-level features only.
 
     Year-wide features (declared ``level="year"``: system size, era, the ``covered_<source>``
-    flags; and the key ``year``) take one value for every pair of a year: they move all pairs
+    flags; the key ``year``; LightGBM's ``year_level``) take one value for every pair of a year: they move all pairs
     of that year alike, so they cannot say why this pair stayed apart when another formed an
     alliance. They stay in the SHAP summary plot, not among a pair's reasons.
     """
-    drop = [c for c in contributions.columns if c == "year" or getattr(declared(c), "level", "pair") == "year"]
+    drop = [c for c in contributions.columns
+            if c in ("year", LEVEL) or getattr(declared(c), "level", "pair") == "year"]
     return contributions.drop(columns=drop)
 
 
@@ -145,7 +147,7 @@ def _explained(predictions, X_test, model, mask, direction, names, n, ascending)
         out.insert(len(front) + 3, "name2", out["ccode2"].map(names))
     if hasattr(model, "contributions") and mask.any():
         rows = X_test.loc[mask]
-        reasons = top_pushes(pair_level(model.contributions(rows)), rows, n, direction)
+        reasons = top_pushes(pair_level(model.contributions(rows, reference=X_test)), rows, n, direction)
         out = pd.concat([out, reasons.set_axis(out.index)], axis=1)
     return out.sort_values("probability", ascending=ascending, kind="stable")
 

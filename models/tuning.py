@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from foedus.models.catalogue import DEFAULT_SEED
-from foedus.models.estimators import CLIMATE, LightGBMOnset
+from foedus.models.estimators import CLIMATE, LightGBMOnset, continuing
 from foedus.models.folds import Fold, split
 from sklearn.metrics import average_precision_score
 
@@ -58,13 +58,13 @@ def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int
     """Choose LightGBM's tree size and rounds on validation blocks inside ``train`` (labelled rows)."""
     years = train["year"].to_numpy()
     y = train["onset"].astype(int).to_numpy()
-    continuing = (train["new_dyad"] == 0).to_numpy()
+    scored_rows = continuing(train)
     blocks = inner_blocks(years, horizon)
     forecasts = {(i, r, c): [] for i in range(len(GRID)) for r in ROUNDS for c in CLIMATES}
     truth = []
     for block in blocks:
         fit_rows, in_block = split(train, block, horizon)  # the outer folds' rule, inside the training years
-        scored = in_block & continuing
+        scored = in_block & scored_rows
         if not y[fit_rows].any() or not scored.any():
             continue
         truth.append(y[scored])

@@ -72,7 +72,13 @@ def test_a_backtest_logs_a_parent_run_with_a_nested_run_per_fold(table, store):
     assert forecasts["year"].between(1966, 1975).all()
     logged = {a.path for a in client.list_artifacts(child.info.run_id)}
     assert "predictions" in logged
-    assert mlflow.search_logged_models(experiment_ids=[parent.info.experiment_id], output_format="list")
+    models = mlflow.search_logged_models(experiment_ids=[parent.info.experiment_id], output_format="list")
+    # the logged model gives the fold's forecasts back (it reads year: each year's level is set over its rows)
+    fold = next(f for f in summary.folds if f.fold.name == child.data.tags["fold"])
+    logged_model = next(m for m in models if m.source_run_id == child.info.run_id)
+    test_rows = table[table["year"].between(fold.fold.first, fold.fold.last) & table["at_risk"].fillna(False)]
+    reloaded = mlflow.pyfunc.load_model(logged_model.model_uri).predict(test_rows)
+    assert reloaded["probability"].to_numpy() == pytest.approx(forecasts["probability"].to_numpy(), rel=1e-9)
     top = {a.path for a in client.list_artifacts(summary.run_id, "threat_without_alliance")}
     assert {"threat_without_alliance/report.md", "threat_without_alliance/reasons.csv"} <= top
     plots = {a.path for a in client.list_artifacts(summary.run_id, "plots")}

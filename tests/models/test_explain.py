@@ -142,7 +142,7 @@ def check_reasons_against_shap(explained, result, X_test, direction, k=12):
     """For a sample of rows: the reasons are the row's 3 largest pushes in ``direction`` by the
     model's own contributions, and the contributions add up to the forecast's log-odds."""
     sample = explained.sample(min(k, len(explained)), random_state=1)
-    shap = result.model.contributions(X_test.iloc[sample.index])
+    shap = result.model.contributions(X_test.iloc[sample.index], reference=X_test)
     p = result.predictions.loc[sample.index, "probability"].to_numpy()
     assert np.allclose(np.log(p / (1 - p)), shap.sum(axis=1).to_numpy(), rtol=0, atol=1e-6)
     # reasons are pair-level: year-wide features (system size, coverage flags) are left out

@@ -5,7 +5,8 @@ import pytest
 from foedus.features.labels import labelled
 from foedus.models import tuning
 from foedus.models.backtest import chosen_params, fit_fold
-from foedus.models.estimators import CLIMATE, LightGBMOnset
+from foedus.features.errors import InvalidInput
+from foedus.models.estimators import CLIMATE, LEVEL, LightGBMOnset, year_shifts
 from foedus.models.folds import Fold
 
 SMALL_GRID = ({"num_leaves": 4, "min_child_samples": 500}, {"num_leaves": 15, "min_child_samples": 100})
@@ -82,5 +83,40 @@ def test_scoring_without_the_climate_is_the_model_fitted_without_it(train):
 
 def test_the_climate_is_the_trees_level_not_one_of_their_features(train):
     model = LightGBMOnset(n_rounds=20).fit(train, train["onset"].astype(int).to_numpy())
-    assert CLIMATE not in model.tree_features_ and CLIMATE in model.features_ and "year" not in model.features_
-    assert CLIMATE in model.contributions(train.iloc[:5]).columns
+    assert CLIMATE not in model.tree_features_ and CLIMATE in model.features_ and "year" not in model.tree_features_
+    year = train[train["year"] == 1960]
+    shap = model.contributions(year.iloc[:5], reference=year)
+    assert LEVEL in shap.columns and CLIMATE not in shap.columns
+    p = model.predict_proba(year)[:5, 1]
+    assert np.allclose(shap.sum(axis=1), np.log(p / (1 - p)), atol=1e-9)
+    with pytest.raises(InvalidInput, match="1961"):
+        model.contributions(train[train["year"] == 1961], reference=year)
+
+
+def test_year_shifts_set_each_years_mean_forecast_over_its_basis_rows():
+    rng = np.random.default_rng(3)
+    years = np.repeat([1950, 1951, 1952], 400)
+    score = rng.normal(0, 1.5, years.size) + np.where(years == 1951, 2.0, 0.0)  # 1951's pairs look eager
+    level = np.log(np.where(years == 1952, 0.02, 0.005) / (1 - np.where(years == 1952, 0.02, 0.005)))
+    basis = rng.random(years.size) < 0.8
+    basis[years == 1952] = False  # a year without basis rows is set over all its rows
+    p = 1 / (1 + np.exp(-(score + year_shifts(score, level, years, basis))))
+    assert p[(years == 1950) & basis].mean() == pytest.approx(0.005, rel=1e-9)
+    assert p[(years == 1951) & basis].mean() == pytest.approx(0.005, rel=1e-9)  # eager or not: the level says
+    assert p[years == 1952].mean() == pytest.approx(0.02, rel=1e-9)
+    # within a year the ranking is the trees'
+    first = years == 1950
+    assert np.array_equal(np.argsort(p[first]), np.argsort(score[first]))
+
+
+def test_each_year_gets_its_level_on_average_whatever_the_trees_think_of_its_pairs(train):
+    model = LightGBMOnset(n_rounds=40).fit(train, train["onset"].astype(int).to_numpy())
+    rows = train[train["year"].isin([1965, 1966])]
+    p = model.predict_proba(rows)[:, 1]
+    level = 1 / (1 + np.exp(-model.level(rows)))
+    for year in (1965, 1966):
+        basis = (rows["year"] == year).to_numpy() & (rows["new_dyad"] == 0).to_numpy()
+        assert p[basis].mean() == pytest.approx(level[basis][0], rel=1e-9)
+    # a lone pair is scored against its year: it gets the level
+    lone = model.predict_proba(rows.iloc[:1])[0, 1]
+    assert lone == pytest.approx(level[0], rel=1e-9)
