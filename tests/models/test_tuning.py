@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from foedus.features.errors import InvalidInput
 from foedus.features.labels import labelled
 from foedus.models import tuning
 from foedus.models.backtest import chosen_params, fit_fold
-from foedus.features.errors import InvalidInput
 from foedus.models.estimators import CLIMATE, LEVEL, LightGBMOnset, year_shifts
 from foedus.models.folds import Fold
 
