@@ -67,8 +67,8 @@ def _base_rate(seed: int):
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("lightgbm",
-              "LightGBM on the pair features plus each year's level forecast from last year's alliance climate; "
-              "tree size and rounds tuned on earlier years; the main model",
+              "LightGBM ranking the pairs within each year, each year's level forecast from last year's "
+              "alliance climate; tree size, rounds and level tuned on earlier years; the main model",
               _lightgbm, tunable=True, tune=_tune_lightgbm),
     ModelSpec("logit-literature", "logistic regression on the literature's classic predictors, era dummies",
               _logit_literature),

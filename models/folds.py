@@ -3,7 +3,7 @@
 Each fold tests on a block of years and trains only on labelled at-risk dyad-years whose
 whole onset window ends before the block: with horizon h, a training row of year t sees
 alliances up to t+h-1, so it must satisfy t + h - 1 < first test year. Tuning (LightGBM's
-early stopping) happens inside the training years.
+tree size, rounds and level, ``foedus.models.tuning``) happens inside the training years.
 
 The default blocks follow the eras of the alliance system: the interwar years, the early
 Cold War and decolonisation, detente, the post-Cold War enlargements, the 21st century.
