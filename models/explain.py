@@ -127,9 +127,9 @@ def pair_level(contributions: pd.DataFrame) -> pd.DataFrame:
     """The contributions of pair-level features only.
 
     Year-wide features (declared ``level="year"``: system size, era, the ``covered_<source>``
-    flags; the key ``year``; LightGBM's ``year_level``) take one value for every pair of a year: they move all pairs
-    of that year alike, so they cannot say why this pair stayed apart when another formed an
-    alliance. They stay in the SHAP summary plot, not among a pair's reasons.
+    flags; the key ``year``; LightGBM's ``year_level``) take one value for every pair of a
+    year: they move all pairs of that year alike, so they cannot say why this pair stayed apart
+    when another formed an alliance. They stay in the SHAP summary plot, not among a pair's reasons.
     """
     drop = [c for c in contributions.columns
             if c in ("year", LEVEL) or getattr(declared(c), "level", "pair") == "year"]
