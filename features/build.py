@@ -104,6 +104,22 @@ def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, l
     return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path)
 
 
+def ensure_built(spec: LabelSpec | str, *, paths: Paths | None = None) -> tuple[Path, dict]:
+    """The full table of ``spec`` (built first if no identical build exists): its Parquet path
+    and its sidecar provenance, without reading the table."""
+    paths = paths or Paths.discover()
+    spec = as_label_spec(spec)
+    path = output_path(spec, FIRST_YEAR, LAST_YEAR, paths)
+    if not reusable(path, build_provenance(spec, FIRST_YEAR, LAST_YEAR, families_for(spec), paths)["build_key"]):
+        build(spec, paths=paths)
+    return path, json.loads(path.with_suffix(".json").read_text())
+
+
+def read_year(path: Path, year: int) -> pd.DataFrame:
+    """Every row of ``year`` of a built table, read alone (row-group and page filtering)."""
+    return pd.read_parquet(path, filters=[("year", "==", int(year))])
+
+
 # Rows converted to Arrow and written at a time: converting the whole table at once would hold a
 # second copy of it (about 450 MB) at the build's memory peak.
 ROW_GROUP = 1 << 18

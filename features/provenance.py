@@ -20,13 +20,14 @@ from foedus.features.table import sources_of, with_coverage
 
 
 def code_version() -> dict:
-    """foedus's version, a digest of its source files and the git commit if there is one."""
-    # the top-level package (pipelines/) and this one: any code change makes a new build key
+    """foedus's version, a digest of the build's source files and the git commit if there is one."""
+    # the build is foedus.features alone (readers, labels, families): a change there makes a new
+    # build key; a change to the models or the commands does not rebuild the table
     package = Path(foedus.__file__).resolve().parent
+    features = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for folder in (package, Path(__file__).resolve().parent):
-        for path in sorted(folder.rglob("*.py")):
-            digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted(features.rglob("*.py")):
+        digest.update(str(path.relative_to(features)).encode() + path.read_bytes())
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True,
                                 timeout=10).stdout.strip() or None

@@ -14,10 +14,12 @@ import pandas as pd
 class OnsetModel(mlflow.pyfunc.PythonModel):
     """Wraps a fitted foedus estimator; ``predict`` returns a ``probability`` column."""
 
-    def __init__(self, estimator, features: list[str], label_spec: str):
+    def __init__(self, estimator, features: list[str], label_spec: str, columns: list[str] | None = None):
         self.estimator = estimator
         self.features = list(features)
         self.label_spec = label_spec
+        # every feature column of the build it was trained on: scoring refuses another build
+        self.columns = None if columns is None else list(columns)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = model_input.reindex(columns=self.features).astype("float64")

@@ -104,10 +104,11 @@ def log_frame(frame, path: str) -> None:
 
 def log_onset_model(estimator, features: list[str], example, spec, name: str = "model"):
     """Log a fitted estimator as a pyfunc with signature and input example; returns ModelInfo."""
+    from foedus.models.estimators import feature_columns
     from foedus.models.pyfunc import OnsetModel
     from mlflow.models import infer_signature
 
-    wrapped = OnsetModel(estimator, features, str(spec))
+    wrapped = OnsetModel(estimator, features, str(spec), feature_columns(example))
     example = example[features].astype("float64")
     signature = infer_signature(example, wrapped.predict(None, example))
     return mlflow.pyfunc.log_model(

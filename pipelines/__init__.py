@@ -14,6 +14,10 @@ The notebook API (each CLI command is a thin layer over one of these):
 - ``foedus.compare(spec)``: the latest backtest runs (``foedus compare``).
 - ``foedus.run(spec)``: the main job end to end (``foedus run``); returns a ``RunResult``.
 - ``foedus.LabelSpec``: which alliances count as an onset.
+- ``foedus.score(a, b, year)``: one pair's probability, percentile and reasons (``foedus score``).
+- ``foedus.score_batch(pairs)``: a table of pairs, row by row (``foedus score --input``).
+- ``foedus.rank(year)``: the likeliest new alliances of a year (``foedus rank``).
+- ``foedus.threats(year)``: pairs sharing a threat without an alliance, and what holds them back (``foedus threats``).
 - ``foedus.cite(spec)``: BibTeX or text references for the sources a build used (``foedus cite``).
 
 Names are imported lazily, so ``import foedus.features`` never loads the CLI or models.
@@ -36,6 +40,10 @@ _API = {
     "BuildResult": "foedus.jobs",
     "RunResult": "foedus.jobs",
     "cite": "foedus.jobs",
+    "score": "foedus.scoring",
+    "score_batch": "foedus.scoring",
+    "rank": "foedus.scoring",
+    "threats": "foedus.scoring",
     "load_source": "foedus.features.readers",
     "resolve_state": "foedus.features.states",
     "LabelSpec": "foedus.features.labels",

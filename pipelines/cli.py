@@ -274,6 +274,10 @@ def cite(
     err.print(summary, markup=False, highlight=False)
 
 
+# score, rank and threats live in their own module and register themselves on ``app``
+from foedus import cli_scoring  # noqa: E402,F401
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:

@@ -31,6 +31,7 @@ import logging
 import numpy as np
 import pandas as pd
 from foedus.features.adjacency import (
+    SystemMembers,
     YearMatrices,
     code_list,
     dispute_foes,
@@ -43,7 +44,7 @@ from foedus.features.adjacency import (
 )
 from foedus.features.catalogue import Family
 from foedus.features.dyads import Dyads, Sources, min_max
-from foedus.features.readers import COWMID, GML, NMC, SYSTEM, TD, TERR, TSS
+from foedus.features.readers import COWMID, GML, NMC, READERS, SYSTEM, TD, TERR, TSS
 
 log = logging.getLogger(__name__)
 
@@ -223,3 +224,47 @@ def shared_threat(*components: np.ndarray) -> np.ndarray:
     positive = (np.nan_to_num(stacked) > 0).any(axis=1)
     known = ~np.isnan(stacked).any(axis=1)
     return np.where(positive, 1.0, np.where(known, 0.0, np.nan))
+
+
+def common_foe_years(sources: Sources, a: int, b: int, year: int, width: int = WINDOW,
+                     key: str = GML) -> pd.DataFrame:
+    """The common foes behind ``common_foes_10y`` of (``a``, ``b``) in ``year``, with when each
+    clashed with them: one row per third state (``ccode``), ``years_a`` and ``years_b`` (the
+    years in year-width..year-1 it was on the other side of a MID from ``a``, from ``b``).
+    Empty when there is none; ``ValueError`` when ``key`` does not cover year-1."""
+    first, last = sources.coverage[key]
+    if not first <= year - 1 <= last:
+        raise ValueError(f"{key} does not cover {year - 1}")
+    mids = sources[key]
+    in_window = (mids["year"] >= year - width) & (mids["year"] <= year - 1)
+    opposed = mids.loc[in_window & (mids["sidea1"] != mids["sidea2"]), ["ccode1", "ccode2", "year"]]
+    both_ways = pd.concat([opposed, opposed.rename(columns={"ccode1": "ccode2", "ccode2": "ccode1"})])
+
+    def foes(side: int, partner: int) -> pd.Series:
+        rows = both_ways[(both_ways["ccode1"] == side) & (both_ways["ccode2"] != partner)]
+        return rows.groupby("ccode2")["year"].agg(lambda y: sorted(set(int(v) for v in y)))
+
+    foes_a, foes_b = foes(a, b), foes(b, a)
+    common = foes_a.index.intersection(foes_b.index).sort_values()
+    return pd.DataFrame({"ccode": common.astype(int), "years_a": foes_a.reindex(common).to_list(),
+                         "years_b": foes_b.reindex(common).to_list()})
+
+
+def common_rivals_of(sources: Sources, a: int, b: int, year: int, key: str) -> list[int]:
+    """The common rivals behind ``common_rivals_td`` / ``_tss`` of (``a``, ``b``) in ``year``:
+    third states that were rivals of both in year-1 (``key``: TD or TSS) and COW members then."""
+    first, last = sources.coverage[key]
+    if not first <= year - 1 <= last:
+        raise ValueError(f"{key} does not cover {year - 1}")
+    start, end = READERS[key].years
+    spells = sources[key]
+    live = spells[(spells[start] <= year - 1) & (spells[end] >= year - 1)]
+
+    def rivals(side: int) -> set[int]:
+        return set(live.loc[live["ccode1"] == side, "ccode2"]) | set(live.loc[live["ccode2"] == side, "ccode1"])
+
+    common = np.array(sorted(rivals(a) & rivals(b) - {a, b}), dtype=np.int64)
+    if not common.size:
+        return []
+    members = SystemMembers(sources[SYSTEM], common).at(year - 1)
+    return [] if members is None else common[members].tolist()

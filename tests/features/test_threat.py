@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from foedus.features.dyads import Dyads, Sources
-from foedus.features.families.threat import FAMILY, common_foes_of, shared_threat
+from foedus.features.families.threat import FAMILY, common_foe_years, common_foes_of, common_rivals_of, shared_threat
 
 GML_ONLY = [f.name for f in FAMILY.features if f.sources == ("gml_mid_ddydisps",)]
 UK, USSR, GERMANY, ITALY, JAPAN = 200, 365, 255, 325, 740
@@ -31,6 +31,22 @@ def test_united_kingdom_and_soviet_union_1939_share_three_foes(threats, threat_s
     # China; the USSR at Lake Khasan and in Spain)
     assert dyad_row(threats, UK, USSR, 1939)["common_foes_10y"] == 3
     assert common_foes_of(threat_sources, UK, USSR, 1939) == [GERMANY, ITALY, JAPAN]
+    named = common_foe_years(threat_sources, UK, USSR, 1939).set_index("ccode")
+    assert list(named.index) == [GERMANY, ITALY, JAPAN]
+    assert 1938 in named.loc[JAPAN, "years_b"]  # Lake Khasan
+    assert all(1929 <= y <= 1938 for years in named["years_a"] for y in years)
+
+
+def test_named_common_foes_and_rivals_are_the_counted_ones(threats, threat_sources):
+    # what `foedus score` names must be what the features count, on a sample of real pairs
+    rows = threats[threats["year"].between(1900, 2010) & (threats["shared_threat"] == 1)].sample(40, random_state=5)
+    for row in rows.itertuples():
+        a, b, year = int(row.ccode1), int(row.ccode2), int(row.year)
+        assert len(common_foe_years(threat_sources, a, b, year)) == row.common_foes_10y
+        assert len(common_rivals_of(threat_sources, a, b, year, "td_rivalries")) == row.common_rivals_td
+        assert len(common_rivals_of(threat_sources, a, b, year, "tss_rivalries")) == row.common_rivals_tss
+    with pytest.raises(ValueError, match="2012"):
+        common_foe_years(threat_sources, UK, USSR, 2013)
 
 
 def test_india_and_pakistan_1990_disputed_in_the_last_ten_years(threats, threat_sources, dyad_row):

@@ -48,7 +48,8 @@ def project(tmp_path, paths):
 @pytest.mark.parametrize(
     "command",
     [[], ["data"], ["data", "fetch"], ["data", "status"], ["states"], ["states", "resolve"], ["build"], ["run"],
-     ["features"], ["features", "list"], ["describe"], ["backtest"], ["train"], ["compare"], ["cite"]],
+     ["features"], ["features", "list"], ["describe"], ["backtest"], ["train"], ["compare"], ["cite"],
+     ["score"], ["rank"], ["threats"]],
 )
 def test_every_command_has_help(command):
     from foedus.cli import app

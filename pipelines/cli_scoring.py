@@ -1,0 +1,177 @@
+"""``foedus score``, ``foedus rank`` and ``foedus threats``: parse, call ``foedus.scoring``, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from foedus.cli import _spec_option, app, err, out
+from foedus.features.errors import FoedusError, InvalidInput
+from rich.panel import Panel
+from rich.table import Table
+
+MODEL_URI_HELP = ("A model of the tracking store instead of the label spec's champion: models:/<name>/<version>, "
+                  "models:/<name>@<alias> or runs:/<run id>/model.")
+JSON_HELP = "Print stable JSON (documented in the README) instead of tables."
+
+
+def _json(payload) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _prob(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _years(years: list[int]) -> str:
+    return ", ".join(str(y) for y in years)
+
+
+def _threat_lines(threat: dict) -> list[str]:
+    status = {1: "yes", 0: "no", None: "unknown (no threat source covers t-1)"}[threat["status"]]
+    lines = [f"shared threat: {status}"]
+    if threat["common_foes"] is None:
+        lines.append("  common foes (GML MIDs): not covered for t-1")
+    for foe in threat["common_foes"] or []:
+        lines.append(f"  common foe {foe['name']}: disputes with the first in {_years(foe['years_a'])}, "
+                     f"with the second in {_years(foe['years_b'])}")
+    if threat["common_rivals"] is None:
+        lines.append("  common rivals: not covered for t-1")
+    for rival in threat["common_rivals"] or []:
+        lines.append(f"  common rival {rival['name']} ({', '.join(rival['sources'])})")
+    return lines
+
+
+def _print_pair(result) -> None:
+    a, b = result.state_a["name"], result.state_b["name"]
+    lines = []
+    if result.already_allied:
+        lines.append(f"[bold]already allied[/bold] under {', '.join(result.allied_under)} in {result.year - 1}")
+        if result.at_risk_under:
+            lines.append(f"still at risk under: {', '.join(result.at_risk_under)} (score with -l)")
+    else:
+        lines.append(f"P(onset in {result.year}) = [bold]{result.probability:.4f}[/bold], percentile "
+                     f"{result.percentile:.1f} among {result.at_risk_dyads:,} at-risk dyads")
+        if result.allied_under:
+            lines.append(f"allied in {result.year - 1} under {', '.join(result.allied_under)} only")
+    if result.out_of_time is not None:
+        oot = result.out_of_time
+        lines.append(f"out of time (backtest fold {oot['fold']}): {oot['probability']:.4f}, percentile "
+                     f"{oot['percentile']:.1f}; onset observed: {'yes' if oot['onset'] else 'no'}")
+    lines += _threat_lines(result.shared_threat)
+    if result.missing_sources:
+        lines.append(f"sources not covering {result.year - 1}: {', '.join(result.missing_sources)}")
+    lines += [f"note: {n}" for n in result.notes]
+    model = result.model
+    lines.append(f"model: {model['name']} {model['registered'] or ''} v{model['version'] or '-'} "
+                 f"(run {model['run_id']}); data {result.data['digest']}")
+    out.print(Panel("\n".join(lines), title=f"{a} - {b}, {result.year} ({result.label})", expand=False))
+    if result.factors:
+        table = Table("factor", "value", "unit", "push (log-odds)", title="What pushed the probability up and down")
+        for f in result.factors:
+            value = "missing" if f["value"] is None else f"{f['value']:.4g}"
+            table.add_row(f["label"], value, f["unit"] or "", f"{f['contribution']:+.3f}")
+        out.print(table)
+
+
+@app.command()
+def score(
+    state_a: str | None = typer.Argument(None, help="A state: COW code, abbreviation or name."),
+    state_b: str | None = typer.Argument(None, help="The other state."),
+    year: int | None = typer.Option(None, help="The forecast year (default: the last scorable year, 2019 for ATOP)."),
+    spec: str = _spec_option(),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    model_uri: str | None = typer.Option(None, help=MODEL_URI_HELP),
+    input_file: Path | None = typer.Option(None, "--input", help="Batch: a CSV with columns state_a,state_b,year."),
+    output: Path | None = typer.Option(None, "--output", help="Batch: where to write the scored CSV (atomically)."),
+) -> None:
+    """How likely is a formal treaty between two states in a year, and why (not)?"""
+    from foedus.scoring import score as score_pair
+
+    if input_file is not None:
+        _score_batch(input_file, output, spec, model_uri)
+        return
+    if state_a is None or state_b is None:
+        raise InvalidInput("give two states (e.g. `foedus score India Australia --year 2019`) or --input pairs.csv")
+    result = score_pair(state_a, state_b, year, spec, model_uri=model_uri)
+    if as_json:
+        _json(result.to_dict())
+    else:
+        _print_pair(result)
+
+
+def _score_batch(input_file: Path, output: Path | None, spec: str, model_uri: str | None) -> None:
+    import pandas as pd
+    from foedus.features.atomic import write_atomic
+    from foedus.scoring import score_batch
+
+    if output is None:
+        raise InvalidInput("--input needs --output (where to write the scored CSV)")
+    try:
+        pairs = pd.read_csv(input_file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise InvalidInput(f"cannot read {input_file} as a UTF-8 CSV with columns state_a,state_b,year: "
+                           f"{str(error).splitlines()[0]}") from error
+    scored = score_batch(pairs, spec, model_uri=model_uri)
+    write_atomic(output, lambda tmp: scored.to_csv(tmp, index=False))
+    failed = int(scored["error"].notna().sum())
+    out.print(f"scored {len(scored) - failed} of {len(scored)} rows into {output}", highlight=False)
+    if failed:
+        err.print(f"{failed} row(s) could not be scored: see the error column of {output}", highlight=False)
+        raise typer.Exit(2)
+
+
+@app.command()
+def rank(
+    year: int | None = typer.Option(None, help="The forecast year (default: the last scorable year)."),
+    top: int = typer.Option(20, help="How many pairs."),
+    with_state: str | None = typer.Option(None, "--with", help="Only pairs containing this state."),
+    region: str | None = typer.Option(None, help="Only pairs within: americas, europe, africa, middle east, asia."),
+    spec: str = _spec_option(),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    model_uri: str | None = typer.Option(None, help=MODEL_URI_HELP),
+) -> None:
+    """The likeliest new alliances of a year among the pairs not yet allied, each with its main reason."""
+    from foedus.scoring import rank as rank_job
+
+    frame = rank_job(year, spec, top=top, with_state=with_state, region=region, model_uri=model_uri)
+    if as_json:
+        _json(frame.to_dict("records"))
+        return
+    table = Table("#", "pair", "probability", "percentile", "main reason",
+                  title=f"Likeliest new alliances, {spec}")
+    for i, row in enumerate(frame.itertuples(), start=1):
+        table.add_row(str(i), f"{row.name1} - {row.name2}", _prob(row.probability), _pct(row.percentile), row.reason)
+    out.print(table)
+
+
+@app.command()
+def threats(
+    year: int | None = typer.Option(None, help="The forecast year (default: the last scorable year)."),
+    top: int = typer.Option(20, help="How many pairs."),
+    spec: str = _spec_option(),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    model_uri: str | None = typer.Option(None, help=MODEL_URI_HELP),
+) -> None:
+    """Pairs that share a threat and are not allied, most threatened first, with what holds each back."""
+    from foedus.scoring import threats as threats_job
+
+    frame = threats_job(year, spec, top=top, model_uri=model_uri)
+    if as_json:
+        _json(frame.to_dict("records"))
+        return
+    table = Table("pair", "common foes", "common rivals", "probability", "percentile", "held back by",
+                  title=f"Threat without alliance, {spec}")
+    for row in frame.itertuples():
+        table.add_row(f"{row.name1} - {row.name2}", f"{row.common_foes:.0f}", f"{row.common_rivals:.0f}",
+                      _prob(row.probability), _pct(row.percentile), row.held_back_by)
+    out.print(table)
+
+
+__all__ = ["score", "rank", "threats", "FoedusError"]
