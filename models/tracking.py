@@ -102,15 +102,27 @@ def log_frame(frame, path: str) -> None:
         mlflow.log_artifact(str(target), artifact_path=folder)
 
 
+def onset_signature(features: list[str]):
+    """The served model's input: feature rows (doubles, ``year`` an integer) or pairs by name
+    (``state_a``, ``state_b``, ``year``), every column optional; the output: ``probability``."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    columns = [ColSpec("long" if c == "year" else "double", c, required=False) for c in features]
+    columns += [ColSpec("string", c, required=False) for c in ("state_a", "state_b")]
+    if "year" not in features:
+        columns.append(ColSpec("long", "year", required=False))
+    return ModelSignature(inputs=Schema(columns), outputs=Schema([ColSpec("double", "probability")]))
+
+
 def log_onset_model(estimator, features: list[str], example, spec, name: str = "model"):
     """Log a fitted estimator as a pyfunc with signature and input example; returns ModelInfo."""
     from foedus.models.estimators import feature_columns
     from foedus.models.pyfunc import OnsetModel
-    from mlflow.models import infer_signature
 
     wrapped = OnsetModel(estimator, features, str(spec), feature_columns(example))
-    example = example[features].astype("float64")
-    signature = infer_signature(example, wrapped.predict(None, example))
+    example = example[features].astype({c: "int64" if c == "year" else "float64" for c in features})
+    signature = onset_signature(features)
     return mlflow.pyfunc.log_model(
         name=name, python_model=wrapped, signature=signature, input_example=example.head(5),
         # pinned requirements: inferring them costs seconds per model (ML-NOTES)

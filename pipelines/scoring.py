@@ -56,15 +56,17 @@ def last_scorable_year(provenance: dict, spec: LabelSpec) -> int:
 
 
 def year_context(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, year: int | None = None, *, model_uri: str | None = None,
-                 paths: Paths | None = None) -> YearContext:
-    """Load the model and score every at-risk dyad of ``year`` (default: the last scorable year)."""
+                 paths: Paths | None = None, model=None) -> YearContext:
+    """Load the model (or take ``model``, a ``ScoringModel``) and score every at-risk dyad of
+    ``year`` (default: the last scorable year)."""
     from foedus.models.scoring import check_build, load_scoring_model, year_forecasts
     from foedus.models.tracking import configure
 
     paths = paths or Paths.discover()
     spec = as_label_spec(spec)
-    configure(paths.root)
-    model = load_scoring_model(spec, model_uri)  # before the build: a missing model fails fast
+    if model is None:
+        configure(paths.root)
+        model = load_scoring_model(spec, model_uri)  # before the build: a missing model fails fast
     if year is not None and not FIRST_YEAR <= int(year) <= LAST_YEAR:
         raise InvalidInput(f"year {year} is outside the dyad-year table ({FIRST_YEAR}-{LAST_YEAR})")
     path, provenance = ensure_built(spec, paths=paths)
@@ -271,10 +273,11 @@ BATCH_COLUMNS = ("state_a", "state_b", "year")
 
 
 def score_batch(pairs: pd.DataFrame, spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, model_uri: str | None = None,
-                paths: Paths | None = None) -> pd.DataFrame:
+                paths: Paths | None = None, model=None) -> pd.DataFrame:
     """Score every row of ``pairs`` (columns ``state_a``, ``state_b``, ``year``). A row that
     cannot be scored stays in the output with its reason in ``error`` and no score; the rest
-    are scored as ``score`` scores them (same probability and percentile)."""
+    are scored as ``score`` scores them (same probability and percentile). ``model``: a
+    ``ScoringModel`` to use instead of loading one (the served pyfunc passes itself)."""
     from foedus.features.errors import FoedusError
 
     missing = [c for c in BATCH_COLUMNS if c not in pairs.columns]
@@ -292,7 +295,7 @@ def score_batch(pairs: pd.DataFrame, spec: LabelSpec | str = DEFAULT_LABEL_SPEC,
     for year in sorted(years[whole].astype(int).unique()):
         here = whole & (years == year)
         try:
-            context = year_context(spec, int(year), model_uri=model_uri, paths=paths)
+            context = year_context(spec, int(year), model_uri=model_uri, paths=paths, model=model)
         except FoedusError as error:
             out.loc[here, "error"] = str(error)
             continue

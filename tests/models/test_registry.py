@@ -23,7 +23,7 @@ def store(tmp_path, monkeypatch):
 
 
 def register_one(root, spec, rate: float) -> str:
-    X = pd.DataFrame({"year": [2000.0, 2001.0], "n_states": [190.0, 191.0]})
+    X = pd.DataFrame({"year": [2000, 2001], "n_states": [190.0, 191.0]})
     model = BaseRate().fit(X, np.array([0, 1]) if rate else np.array([0, 0]))
     mlflow.set_experiment(experiment_id=experiment_id(spec, root))
     with mlflow.start_run():
@@ -54,5 +54,5 @@ def test_the_registered_model_predicts_probabilities(store):
     spec = LabelSpec("atop", "defense", 1)
     version = register_one(store, spec, 0.5)
     loaded = mlflow.pyfunc.load_model(f"models:/{registered_name(spec)}/{version}")
-    out = loaded.predict(pd.DataFrame({"year": [2019.0], "n_states": [195.0]}))
+    out = loaded.predict(pd.DataFrame({"year": [2019], "n_states": [195.0]}))
     assert list(out.columns) == ["probability"] and out["probability"].iloc[0] == pytest.approx(0.5)

@@ -215,3 +215,51 @@ def test_batch_file_without_the_columns(store, tmp_path):
     result = foedus("score", "--input", str(pairs), "--output", str(tmp_path / "out.csv"))
     assert_user_error(result, "state_a")
     assert not (tmp_path / "out.csv").exists()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_champion_is_served_by_mlflow_and_answers_pairs_by_name(store, paths, context_2019):
+    import signal
+    import time
+    import urllib.request
+
+    from foedus.scoring import score
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/foedus-onset-atop_any_h1@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        # MLflow starts uvicorn by name: the environment's bin folder must be on PATH
+        env={**{k: v for k, v in os.environ.items() if k != "FOEDUS_DEBUG"},
+             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, "the model server did not come up"
+                time.sleep(1)
+        body = {"dataframe_split": {"columns": ["state_a", "state_b", "year"],
+                                    "data": [["India", "Israel", 2019], ["USA", "UKG", 2019]]}}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=120).read())["predictions"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    expected = score("India", "Israel", 2019, paths=paths, context=context_2019)
+    assert answer[0]["probability"] == pytest.approx(expected.probability, rel=1e-9)
+    assert answer[0]["percentile"] == pytest.approx(expected.percentile)
+    missing = answer[1]["probability"]
+    assert answer[1]["already_allied"] is True and (missing is None or np.isnan(missing))
