@@ -22,7 +22,7 @@ def _json(payload) -> None:
 
 
 def _pct(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _prob(value) -> str:
@@ -34,7 +34,8 @@ def _years(years: list[int]) -> str:
 
 
 def _threat_lines(threat: dict) -> list[str]:
-    status = {1: "yes", 0: "no", None: "unknown (no threat source covers t-1)"}[threat["status"]]
+    unknown = "unknown (the threat sources that cover t-1 show none; the others do not cover it)"
+    status = {1: "yes", 0: "no", None: unknown}[threat["status"]]
     lines = [f"shared threat: {status}"]
     if threat["common_foes"] is None:
         lines.append("  common foes (GML MIDs): not covered for t-1")
@@ -43,6 +44,10 @@ def _threat_lines(threat: dict) -> list[str]:
                      f"with the second in {_years(foe['years_b'])}")
     if threat["common_rivals"] is None:
         lines.append("  common rivals: not covered for t-1")
+    elif not threat["common_rivals"]:
+        lines.append("  common rivals: none")
+    if threat["common_foes"] == []:
+        lines.append("  common foes (GML MIDs, 10 years): none")
     for rival in threat["common_rivals"] or []:
         lines.append(f"  common rival {rival['name']} ({', '.join(rival['sources'])})")
     return lines

@@ -186,7 +186,7 @@ def score(a, b, year: int | None = None, spec: LabelSpec | str = DEFAULT_LABEL_S
             pushes = factors(shap.iloc[0], row, n_factors)
     else:
         notes.append(f"already allied ({', '.join(allied)}) in {context.year - 1}: no {context.spec.obligation} "
-                     "onset is possible; the other obligations below are still open")
+                     "onset is possible (at_risk_under lists the obligations still open)")
     in_sample = None if context.model.train_last_year is None else context.year <= context.model.train_last_year
     if in_sample:
         notes.append(f"the model was trained on years up to {context.model.train_last_year}: this score is in-sample")
