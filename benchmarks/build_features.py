@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -22,6 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from report import write_report  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
@@ -65,14 +66,8 @@ def main() -> None:
         "best_seconds": min(r["seconds"] for r in runs),
         "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
         "max_peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "build_features.json").write_text(text + "\n")
+    write_report("build_features", report)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ demand: `.venv/bin/python benchmarks/scoring.py [--repeat N] [--year Y]`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,6 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from report import write_report  # noqa: E402
+
 PAIR = ("India", "Israel")
 
 
@@ -63,14 +64,8 @@ def main() -> None:
         "rank_year_seconds": rank, "median_rank_year_seconds": statistics.median(rank),
         "score_pair_process_seconds": score, "median_score_pair_process_seconds": statistics.median(score),
         "pair": list(PAIR),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "scoring.json").write_text(text + "\n")
+    write_report("scoring", report)
 
 
 if __name__ == "__main__":

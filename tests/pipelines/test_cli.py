@@ -8,33 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def foedus(*args, env_extra=None, cwd=None):
-    env = {**os.environ, **(env_extra or {})}
-    env.pop("FOEDUS_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "foedus", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd or ROOT, timeout=300)
-
-
-def assert_user_error(result, *fragments):
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
 
 
 @pytest.fixture

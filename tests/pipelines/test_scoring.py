@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
+
 SPEC = "atop:any:1"
 UK, USSR, USA, ISRAEL, INDIA, AUSTRALIA = 200, 365, 2, 666, 750, 900
 FAST = {"n_rounds": 60}
@@ -45,21 +46,6 @@ def store(paths, tmp_path_factory):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = saved
-
-
-def foedus(*args):
-    env = {k: v for k, v in os.environ.items() if k != "FOEDUS_DEBUG"}
-    return subprocess.run([sys.executable, "-m", "foedus", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)
-
-
-def assert_user_error(result, *fragments):
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
