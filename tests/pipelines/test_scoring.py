@@ -29,11 +29,12 @@ def store(paths, tmp_path_factory):
     from foedus.models.backtest import run_backtest
     from foedus.models.experiment import log_backtest, train_final
     from foedus.models.folds import Fold
+    from foedus.models.tracking import configure
 
     folder = tmp_path_factory.mktemp("store")
     saved = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
-    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    configure(folder)  # the tracking and the registry URI: earlier tests may have left the registry elsewhere
     spec = as_label_spec(SPEC)
     built = build(spec, paths=paths)
     provenance = json.loads(built.path.with_suffix(".json").read_text())
