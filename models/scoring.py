@@ -66,7 +66,9 @@ def load_scoring_model(spec, model_uri: str | None = None) -> ScoringModel:
         else:
             raise InvalidInput(f"--model-uri {uri}: give models:/<name>/<version>, models:/<name>@<alias> "
                                "or runs:/<run id>/model")
-        wrapped = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        # suppress_warnings skips MLflow's check of the installed packages against the model's
+        # pinned requirements (about a second per load); foedus pins the versions it ran with
+        wrapped = mlflow.pyfunc.load_model(uri, suppress_warnings=True).unwrap_python_model()
         run = client.get_run(run_id)
     except MlflowException as error:
         if model_uri is None:
