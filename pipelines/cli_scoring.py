@@ -17,6 +17,18 @@ MODEL_URI_HELP = ("A model of the tracking store instead of the label spec's cha
 JSON_HELP = "Print stable JSON (documented in the README) instead of tables."
 
 
+def _listing(frame) -> dict:
+    """The --json form of rank and threats: which model and data, then the pairs."""
+    return {"model": frame.attrs.get("model"), "data": frame.attrs.get("data"),
+            "at_risk_dyads": frame.attrs.get("at_risk_dyads"), "pairs": frame.to_dict("records")}
+
+
+def _source_line(frame) -> str:
+    model, data = frame.attrs["model"], frame.attrs["data"]
+    return (f"model: {model['name']} {model['registered'] or ''} v{model['version'] or '-'} (run {model['run_id']}); "
+            f"data {data['digest']}; {frame.attrs['at_risk_dyads']:,} at-risk dyads that year")
+
+
 def _json(payload) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
 
@@ -147,13 +159,14 @@ def rank(
 
     frame = rank_job(year, spec, top=top, with_state=with_state, region=region, model_uri=model_uri)
     if as_json:
-        _json(frame.to_dict("records"))
+        _json(_listing(frame))
         return
     table = Table("#", "pair", "probability", "percentile", "main reason",
                   title=f"Likeliest new alliances, {spec}")
     for i, row in enumerate(frame.itertuples(), start=1):
         table.add_row(str(i), f"{row.name1} - {row.name2}", _prob(row.probability), _pct(row.percentile), row.reason)
     out.print(table)
+    out.print(_source_line(frame), highlight=False)
 
 
 @app.command()
@@ -169,7 +182,7 @@ def threats(
 
     frame = threats_job(year, spec, top=top, model_uri=model_uri)
     if as_json:
-        _json(frame.to_dict("records"))
+        _json(_listing(frame))
         return
     table = Table("pair", "common foes", "common rivals", "probability", "percentile", "held back by",
                   title=f"Threat without alliance, {spec}")
@@ -177,6 +190,7 @@ def threats(
         table.add_row(f"{row.name1} - {row.name2}", f"{row.common_foes:.0f}", f"{row.common_rivals:.0f}",
                       _prob(row.probability), _pct(row.percentile), row.held_back_by)
     out.print(table)
+    out.print(_source_line(frame), highlight=False)
 
 
 __all__ = ["score", "rank", "threats", "FoedusError"]

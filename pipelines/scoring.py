@@ -203,6 +203,12 @@ def score(a, b, year: int | None = None, spec: LabelSpec | str = DEFAULT_LABEL_S
     )
 
 
+def _provenance(frame: pd.DataFrame, context: YearContext) -> pd.DataFrame:
+    """Say which model and data produced the numbers (``frame.attrs``: model, data, at_risk_dyads)."""
+    frame.attrs.update(model=context.model.describe(), data=context.data, at_risk_dyads=len(context.forecasts))
+    return frame
+
+
 def _named(context: YearContext, frame: pd.DataFrame) -> pd.DataFrame:
     names = {code: state.name for code, state in context.registry.states.items()}
     return frame.assign(name1=frame["ccode1"].map(names), name2=frame["ccode2"].map(names))
@@ -232,8 +238,8 @@ def rank(year: int | None = None, spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *,
     chosen = chosen.sort_values("probability", ascending=False, kind="stable").head(top)
     reasons = one_line_reasons(context.model, context.rows.loc[chosen.index], context.rows, "up")
     out = _named(context, chosen).assign(reason=reasons)
-    return out[["ccode1", "name1", "ccode2", "name2", "year", "probability", "percentile", "reason"]].reset_index(
-        drop=True)
+    out = out[["ccode1", "name1", "ccode2", "name2", "year", "probability", "percentile", "reason"]]
+    return _provenance(out.reset_index(drop=True), context)
 
 
 def threats(year: int | None = None, spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, top: int = 20,
@@ -266,7 +272,7 @@ def threats(year: int | None = None, spec: LabelSpec | str = DEFAULT_LABEL_SPEC,
         out["held_back_by"] = ""
     columns = ["ccode1", "name1", "ccode2", "name2", "year", "common_foes", "common_rivals", "probability",
                "percentile", "held_back_by"]
-    return out[columns].reset_index(drop=True)
+    return _provenance(out[columns].reset_index(drop=True), context)
 
 
 BATCH_COLUMNS = ("state_a", "state_b", "year")

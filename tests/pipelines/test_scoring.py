@@ -250,3 +250,25 @@ def test_the_champion_is_served_by_mlflow_and_answers_pairs_by_name(store, paths
     assert answer[0]["percentile"] == pytest.approx(expected.percentile)
     missing = answer[1]["probability"]
     assert answer[1]["already_allied"] is True and (missing is None or np.isnan(missing))
+
+
+def test_a_model_trained_on_another_feature_set_is_refused(store, context_2019):
+    from dataclasses import replace
+
+    from foedus.features.errors import FoedusError
+    from foedus.models.scoring import check_build
+
+    assert context_2019.model.columns, "the logged model records the build's feature columns"
+    older = replace(context_2019.model, columns=[c for c in context_2019.model.columns if c != "shared_igos"])
+    with pytest.raises(FoedusError, match="shared_igos.*foedus train -l atop:any:1"):
+        check_build(older, context_2019.rows, SPEC)
+
+
+def test_rank_and_threats_say_which_model_and_data(store):
+    result = foedus("rank", "--year", "2019", "--top", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert len(payload["pairs"]) == 3 and payload["model"]["run_id"] and payload["data"]["digest"]
+    shown = foedus("threats", "--year", "2005", "--top", "3")
+    assert shown.returncode == 0, shown.stderr
+    assert "model: lightgbm" in shown.stdout and "at-risk dyads that year" in shown.stdout
