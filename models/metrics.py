@@ -55,17 +55,19 @@ def top_k(y, p, years, k: int) -> tuple[float, float]:
     return float(precision), float(recall)
 
 
-def onset_percentiles(y, p, years) -> np.ndarray:
-    """Each onset's percentile among its year's dyad-years by forecast: 100 = ranked first,
-    100/n = ranked last of n; tied forecasts share their average rank. The analyst's question:
-    how high did the model put the pairs that did sign?"""
-    frame = pd.DataFrame({"y": np.asarray(y, dtype=int), "p": np.asarray(p, dtype=float),
-                          "year": np.asarray(years)})
-    by_year = frame.groupby("year")["p"]
+def year_percentiles(p, years) -> np.ndarray:
+    """Each forecast's percentile among its year's: 100 = ranked first, 100/n = ranked last of
+    n; tied forecasts share their average rank."""
+    by_year = pd.Series(np.asarray(p, dtype=float)).groupby(np.asarray(years))
     rank = by_year.rank(ascending=False, method="average").to_numpy()
     n = by_year.transform("size").to_numpy()
-    onset = frame["y"].to_numpy() == 1
-    return 100 * (n[onset] - rank[onset] + 1) / n[onset]
+    return 100 * (n - rank + 1) / n
+
+
+def onset_percentiles(y, p, years) -> np.ndarray:
+    """Each onset's percentile among its year's dyad-years by forecast (``year_percentiles``).
+    The analyst's question: how high did the model put the pairs that did sign?"""
+    return year_percentiles(p, years)[np.asarray(y, dtype=int) == 1]
 
 
 def score(y, p, years) -> dict[str, float]:

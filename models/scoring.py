@@ -18,11 +18,10 @@ from foedus.features.families import declared
 from foedus.features.universe import DYAD_YEAR
 from foedus.models.estimators import feature_columns
 from foedus.models.explain import pair_level, readable, top_pushes
+from foedus.models.metrics import year_percentiles
 from foedus.models.registry import CHAMPION, registered_name
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-
-FORECAST_COLUMNS = [*DYAD_YEAR, "probability", "percentile"]
 
 
 @dataclass(frozen=True)
@@ -103,16 +102,14 @@ def at_risk_rows(year_rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def year_forecasts(model: ScoringModel, year_rows: pd.DataFrame) -> pd.DataFrame:
-    """Every at-risk dyad of the year: its probability and its percentile among them (100 =
-    ranked first, ties share their average rank, as ``foedus.models.metrics.onset_percentiles``)."""
+    """Every at-risk dyad of the year: its probability and its percentile among them
+    (``foedus.models.metrics.year_percentiles``: 100 = ranked first)."""
     rows = at_risk_rows(year_rows)
     if rows.empty:
         raise InvalidInput("no at-risk dyads in these rows: pass every row of a built year")
-    p = model.estimator.predict_proba(rows)[:, 1]
-    rank = pd.Series(p).rank(ascending=False, method="average").to_numpy()
     out = rows[list(DYAD_YEAR)].copy()
-    out["probability"] = p
-    out["percentile"] = 100 * (len(p) - rank + 1) / len(p)
+    out["probability"] = model.estimator.predict_proba(rows)[:, 1]
+    out["percentile"] = year_percentiles(out["probability"], out["year"])
     return out
 
 

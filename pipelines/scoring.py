@@ -139,6 +139,7 @@ def out_of_time(context: YearContext, a: int, b: int, paths: Paths) -> dict | No
     """The latest backtest's out-of-time forecast for the pair-year, if a test block held it."""
     import mlflow
     from foedus.models.experiment import latest_backtest
+    from foedus.models.metrics import year_percentiles
 
     run = latest_backtest(context.spec, context.model.model, paths.root)
     if run is None:
@@ -149,9 +150,7 @@ def out_of_time(context: YearContext, a: int, b: int, paths: Paths) -> dict | No
     hit = forecasts[(forecasts["ccode1"] == low) & (forecasts["ccode2"] == high)]
     if hit.empty:
         return None
-    year_rows = forecasts
-    rank = year_rows["probability"].rank(ascending=False, method="average")
-    percentile = 100 * (len(year_rows) - rank.loc[hit.index[0]] + 1) / len(year_rows)
+    percentile = year_percentiles(forecasts["probability"], forecasts["year"])[forecasts.index.get_loc(hit.index[0])]
     return {"probability": float(hit["probability"].iloc[0]), "percentile": float(percentile),
             "fold": str(hit["fold"].iloc[0]), "run_id": run.info.run_id, "onset": int(hit["label"].iloc[0])}
 
