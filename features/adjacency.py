@@ -26,6 +26,7 @@ import pandas as pd
 from foedus.features.dyads import Sources
 from foedus.features.readers import READERS, SYSTEM
 from foedus.features.readers.system import spell_last_years
+from foedus.features.years import LAST_YEAR
 
 
 def years_to_build(coverage: tuple[int, int], described: np.ndarray, history: bool) -> tuple[int, int]:
@@ -177,11 +178,12 @@ class SystemMembers:
     A spell ending on the list's last day (2016-12-31) is still running.
     """
 
-    def __init__(self, system: pd.DataFrame, codes: np.ndarray):
+    def __init__(self, system: pd.DataFrame, codes: np.ndarray, open_last: int = LAST_YEAR):
         self.first = int(system["start"].dt.year.min()) if len(system) else None
         if self.first is None:
             return
-        start, last = system["start"].dt.year.to_numpy(np.int64), spell_last_years(system["end"]).astype(np.int64)
+        start = system["start"].dt.year.to_numpy(np.int64)
+        last = spell_last_years(system["end"], open_last).astype(np.int64)
         ccode = system["ccode"].to_numpy(np.int64)
         pos = np.minimum(np.searchsorted(codes, ccode), len(codes) - 1)
         listed = codes[pos] == ccode  # codes of the table that are not in ``codes`` are ignored
@@ -221,4 +223,5 @@ def rivalries(sources: Sources, key: str, codes: np.ndarray, described: np.ndarr
 
 def memberships(sources: Sources, codes: np.ndarray) -> SystemMembers:
     """``SystemMembers`` of ``codes`` from ``cw_system``; made once per build."""
-    return sources.derived(SYSTEM, ("members", codes.tobytes()), lambda: SystemMembers(sources[SYSTEM], codes))
+    last = sources.coverage[SYSTEM][1]
+    return sources.derived(SYSTEM, ("members", codes.tobytes()), lambda: SystemMembers(sources[SYSTEM], codes, last))

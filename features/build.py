@@ -25,23 +25,36 @@ from foedus.features.parallel import cores
 from foedus.features.provenance import provenance as build_provenance
 from foedus.features.provenance import reusable, sources_used
 from foedus.features.readers import load_source
+from foedus.features.staleness import Vintage, carry_forward, check_target, shift_sources, vintage
 from foedus.features.table import feature_table, load_sources, sources_of, with_coverage
 from foedus.features.universe import DYAD_YEAR, dyad_years
 from foedus.features.years import FIRST_YEAR, LAST_YEAR, check_span
 
 
 def labelled_universe(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, last: int = LAST_YEAR,
-                      *, paths: Paths | None = None) -> pd.DataFrame:
+                      *, paths: Paths | None = None, vintage: Vintage | None = None) -> pd.DataFrame:
     """Undirected dyad-years ``first..last`` with ``at_risk`` and ``onset`` under ``spec``.
+
+    With ``vintage`` (a present-day model's), the at-risk set is the one the label source knew
+    at t-1-d (its staleness d), and the target year's rows follow (the system's last pairs
+    carried forward past 2024).
 
     >>> table = labelled_universe("atop:defense:1", 1946, 1989)   # doctest: +SKIP
     """
     spec = as_label_spec(spec)
     first, last = check_span(first, last)
     universe = dyad_years(load_source("cow_ddy", paths))  # whole span: t-1 of the first year is needed
-    directed = load_source(spec.alliance_source.source_key, paths)
-    labelled = label_dyad_years(universe, alliance_state(directed, spec.alliance_source), coverage(directed), spec)
-    return labelled[labelled["year"].between(first, last)].reset_index(drop=True)
+    key = spec.alliance_source.source_key
+    directed = load_source(key, paths)
+    stale = 0
+    if vintage is not None:
+        universe, stale = carry_forward(universe, vintage.target), vintage.staleness[key]
+    labelled = label_dyad_years(universe, alliance_state(directed, spec.alliance_source), coverage(directed), spec,
+                                stale)
+    keep = labelled["year"].between(first, last)
+    if vintage is not None:
+        keep |= labelled["year"] == vintage.target
+    return labelled[keep].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -53,10 +66,12 @@ class BuildResult:
     reused: bool = False  # True if an identical earlier build was loaded instead of rebuilt
 
 
-def output_path(spec: LabelSpec, first: int, last: int, paths: Paths, labels_only: bool = False) -> Path:
+def output_path(spec: LabelSpec, first: int, last: int, paths: Paths, labels_only: bool = False,
+                for_year: int | None = None) -> Path:
     span = "" if (first, last) == (FIRST_YEAR, LAST_YEAR) else f"_{first}-{last}"
     stem = "labels" if labels_only else "dyad_years"
-    return paths.processed / f"{stem}_{spec.name}{span}.parquet"
+    target = "" if for_year is None else f"_for{for_year}"
+    return paths.processed / f"{stem}_{spec.name}{span}{target}.parquet"
 
 
 def families_for(spec: LabelSpec) -> list[Family]:
@@ -65,7 +80,7 @@ def families_for(spec: LabelSpec) -> list[Family]:
 
 
 def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, last: int = LAST_YEAR, *,
-          labels_only: bool = False, write: bool = True, force: bool = False,
+          labels_only: bool = False, write: bool = True, force: bool = False, for_year: int | None = None,
           paths: Paths | None = None) -> BuildResult:
     """Build the dyad-year table (features and labels) and write it to ``data/processed/``.
 
@@ -74,20 +89,32 @@ def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, l
     the sources used and the code version. An earlier build with the same inputs and code is
     loaded instead of rebuilt unless ``force``. Both writes are atomic; the sidecar is written
     last, so a half-finished build is never reused.
+
+    ``for_year``: the table of the present-day model for that target year (``_for<year>``
+    appended to the name): every source shifted by its staleness for the target and the
+    at-risk set as the label source knew it (``foedus.features.staleness``), plus the target
+    year's rows. The sidecar's ``vintage`` lists each source's last year and staleness.
     """
     paths = paths or Paths.discover()
     spec = as_label_spec(spec)
     first, last = check_span(first, last)
     families = [] if labels_only else families_for(spec)
-    provenance = build_provenance(spec, first, last, families, paths)
-    path = output_path(spec, first, last, paths, labels_only)
+    provenance = build_provenance(spec, first, last, families, paths, for_year)
+    path = output_path(spec, first, last, paths, labels_only, for_year)
     if write and not force and reusable(path, provenance["build_key"]):
         table = pd.read_parquet(path)
         return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path, reused=True)
 
     # every source at once, on all cores: the labels and the families then find them loaded
     sources = load_sources(sources_used(spec, families), paths)
-    table = labelled_universe(spec, first, last, paths=paths)
+    target = None
+    if for_year is not None:
+        label_key = spec.alliance_source.source_key
+        target = vintage(check_target(for_year, sources.coverage[label_key][1], label_key), sources)
+        provenance["vintage"] = {"target": target.target, "profile": target.profile(), "sources": target.rows(),
+                                 "carried_forward": target.carried_forward}
+        sources = shift_sources(sources, target.staleness)
+    table = labelled_universe(spec, first, last, paths=paths, vintage=target)
     release_free_memory()  # the source reads' and the labelling's buffers, before the families
     if families:
         features = feature_table(table[list(DYAD_YEAR)], sources, families)
@@ -104,14 +131,17 @@ def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, l
     return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path)
 
 
-def ensure_built(spec: LabelSpec | str, *, paths: Paths | None = None) -> tuple[Path, dict]:
-    """The full table of ``spec`` (built first if no identical build exists): its Parquet path
-    and its sidecar provenance, without reading the table."""
+def ensure_built(spec: LabelSpec | str, *, for_year: int | None = None,
+                 paths: Paths | None = None) -> tuple[Path, dict]:
+    """The full table of ``spec`` (of the present-day model for ``for_year`` if given; built
+    first if no identical build exists): its Parquet path and its sidecar provenance, without
+    reading the table."""
     paths = paths or Paths.discover()
     spec = as_label_spec(spec)
-    path = output_path(spec, FIRST_YEAR, LAST_YEAR, paths)
-    if not reusable(path, build_provenance(spec, FIRST_YEAR, LAST_YEAR, families_for(spec), paths)["build_key"]):
-        build(spec, paths=paths)
+    path = output_path(spec, FIRST_YEAR, LAST_YEAR, paths, for_year=for_year)
+    key = build_provenance(spec, FIRST_YEAR, LAST_YEAR, families_for(spec), paths, for_year)["build_key"]
+    if not reusable(path, key):
+        build(spec, for_year=for_year, paths=paths)
     return path, json.loads(path.with_suffix(".json").read_text())
 
 

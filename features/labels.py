@@ -98,11 +98,17 @@ def label_dyad_years(
     allied: pd.DataFrame,
     source_years: tuple[int, int],
     spec: LabelSpec,
+    stale: int = 0,
 ) -> pd.DataFrame:
     """Add ``at_risk`` and ``onset`` to ``universe`` (ccode1 < ccode2, year).
 
     ``allied`` is ``alliances.alliance_state(...)`` of the spec's source; ``source_years`` its
     coverage. Only the source's record decides ``at_risk``: system membership in t-1 does not.
+
+    ``stale`` (a present-day model's, ``foedus.features.staleness``): the at-risk set is the
+    one the source knew at t-1-stale (not allied then), as it is when forecasting past the
+    source's end; ``onset`` is still the usual onset in t (allied in the window, not in t-1),
+    so a pair that allied between t-stale and t-1 stays at risk and has no onset.
     """
     first, last = source_years
     c1, c2 = universe["ccode1"].to_numpy(), universe["ccode2"].to_numpy()
@@ -110,9 +116,9 @@ def label_dyad_years(
     typed = allied[allied[spec.obligation]]
     allied_keys = dyad_year_key(typed["ccode1"], typed["ccode2"], typed["year"])
 
-    prev = year - 1
-    was_allied = _member(dyad_year_key(c1, c2, prev), allied_keys)
-    prev_known = (prev >= first) & (prev <= last)
+    known_at = year - 1 - stale
+    was_allied = _member(dyad_year_key(c1, c2, known_at), allied_keys)
+    prev_known = (known_at >= first) & (known_at <= last)
     at_risk = pd.array(~was_allied, dtype="boolean")
     at_risk[~prev_known] = pd.NA
 
@@ -120,6 +126,9 @@ def label_dyad_years(
     for k in range(spec.horizon):  # h is a few years: a loop over offsets, not over rows
         allied_in_window |= _member(dyad_year_key(c1, c2, year + k), allied_keys)
     window_known = (year >= first) & (year + spec.horizon - 1 <= last)
+    if stale:  # the usual onset: a pair allied in t-1 (not yet known at t-1-stale) has none
+        allied_in_window &= ~_member(dyad_year_key(c1, c2, year - 1), allied_keys)
+        window_known &= year - 1 >= first
     onset = at_risk & pd.array(allied_in_window, dtype="boolean")
     onset[~window_known] = pd.NA
     return universe.assign(at_risk=at_risk, onset=onset)

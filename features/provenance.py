@@ -41,18 +41,21 @@ def sources_used(spec: LabelSpec, families: list[Family]) -> list[str]:
     return list(dict.fromkeys(["cow_ddy", spec.alliance_source.source_key, *sources_of(families)]))
 
 
-def provenance(spec: LabelSpec, first: int, last: int, families: list[Family], paths: Paths) -> dict:
-    """The build key and what it is made of: label spec, years, source checksums, code version."""
+def provenance(spec: LabelSpec, first: int, last: int, families: list[Family], paths: Paths,
+               for_year: int | None = None) -> dict:
+    """The build key and what it is made of: label spec, years, source checksums, code version
+    and, for a present-day model's table, its target year."""
     manifest = load_manifest(paths.manifest)
     sources = {key: manifest[key].sha256 for key in sources_used(spec, families)}
     version = code_version()
     key_material = {"spec": str(spec), "years": [first, last], "sources": sources,
                     "columns": [f.name for fam in with_coverage(families) for f in fam.features] if families else [],
-                    "code": version["source_digest"]}
+                    "code": version["source_digest"], **({"for_year": int(for_year)} if for_year else {})}
     return {
         "build_key": hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:16],
         "label_spec": str(spec),
         "years": [first, last],
+        "for_year": for_year,
         "sources": sources,
         "code": version,
     }

@@ -8,6 +8,8 @@ the end of ``year``; the lag rule says features of year ``year + 1`` must not ch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 from foedus.features.dyads import Sources
 from foedus.features.readers import READERS
@@ -36,4 +38,24 @@ def cut_sources(sources: Sources, year: int) -> Sources:
     """``sources`` with nothing after ``year``; coverage ends at ``year`` at the latest."""
     tables = {key: _cut_table(table, READERS[key].years, year) for key, table in sources.tables.items()}
     coverage = {key: (first, min(last, year)) for key, (first, last) in sources.coverage.items()}
+    return Sources(tables, coverage)
+
+
+def cut_each(sources: Sources, years: Mapping[str, int]) -> Sources:
+    """``sources`` with source k cut at ``years[k]`` (sources not named are kept whole). A key
+    ``source.column`` blanks that column of a yearly table after its own year: what a
+    forecaster knew when the sources end in different years."""
+    tables, coverage = dict(sources.tables), dict(sources.coverage)
+    for key, year in years.items():
+        if "." in key:
+            continue
+        tables[key] = _cut_table(tables[key], READERS[key].years, year)
+        first, last = coverage[key]
+        coverage[key] = (first, min(last, year))
+    for key, year in years.items():
+        if "." in key:
+            source, column = key.split(".", 1)
+            table = tables[source].copy()
+            table[column] = table[column].where(~(table["year"] > year))
+            tables[source] = table
     return Sources(tables, coverage)

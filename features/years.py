@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,8 @@ from foedus.features.errors import InvalidInput
 
 FIRST_YEAR = 1816  # the COW state system begins
 LAST_YEAR = 2024  # the last year of the dyad-year universe (cow_ddy)
+# The last year foedus forecasts: next year. Past LAST_YEAR the state system is carried forward.
+NEXT_YEAR = date.today().year + 1
 
 # Eras of the alliance literature: the Concert/Bismarckian system, the world wars,
 # the Cold War, the post-Cold War order.
@@ -44,6 +47,7 @@ def check_span(first: int, last: int) -> tuple[int, int]:
 def era_codes(years) -> np.ndarray:
     """The position of each year's era in ``ERAS``; -1 for a year outside them."""
     edges = [ERAS[0][1]] + [hi + 1 for _, _, hi in ERAS]
+    edges[-1] = NEXT_YEAR + 1  # the years forecast past the state system's end belong to the last era
     codes = np.searchsorted(edges, np.asarray(years), side="right") - 1
     return np.where((codes < 0) | (codes >= len(ERAS)), -1, codes)
 

@@ -21,7 +21,7 @@ from foedus.models import plots
 from foedus.models.backtest import BacktestResult, fit_final
 from foedus.models.catalogue import DEFAULT_SEED, make_model
 from foedus.models.estimators import feature_columns
-from foedus.models.folds import split
+from foedus.models.folds import label_delay, split
 from foedus.models.registry import Promotion, promote_if_better, registered_name
 from foedus.models.tracking import (
     data_digest,
@@ -41,9 +41,22 @@ SLICE_METRICS = ("n", "onsets", "average_precision", "roc_auc", "brier", "median
 PRIMARY = "slice_continuing_dyad_average_precision"
 
 
+def target_year(provenance: dict) -> int | None:
+    """The target year of a present-day model's build (its sidecar's ``vintage``), else None."""
+    vintage = provenance.get("vintage")
+    return None if vintage is None else int(vintage["target"])
+
+
+def _present_tags(provenance: dict) -> dict[str, str]:
+    vintage = provenance.get("vintage")
+    if vintage is None:
+        return {}
+    return {"for_year": str(vintage["target"]), "staleness_profile": vintage["profile"]}
+
+
 def _tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
     code = provenance.get("code", {})
-    return {
+    return {**_present_tags(provenance),
         "kind": kind,
         "model": model,
         "label_spec": str(spec),
@@ -83,9 +96,11 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
     invocation = invocation or uuid.uuid4().hex[:12]
     features = feature_columns(table)
     model_name, seed = result.model, result.seed
-    mlflow.set_experiment(experiment_id=experiment_id(spec, root))
+    target = target_year(provenance)
+    mlflow.set_experiment(experiment_id=experiment_id(spec, root, target is not None))
     tags = {**_tags(provenance, "backtest", model_name, spec), "invocation": invocation}
-    with mlflow.start_run(run_name=f"{model_name} backtest", tags=tags) as parent:
+    title = f"{model_name} backtest" + ("" if target is None else f" for {target}")
+    with mlflow.start_run(run_name=title, tags=tags) as parent:
         mlflow.log_params({
             "model": model_name, "label_spec": str(spec), "horizon": spec.horizon, "seed": seed,
             "folds": ",".join(r.fold.name for r in result.folds), "n_features": len(features),
@@ -96,7 +111,7 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
                for k in sorted({k for r in result.folds if r.tuning is not None for k in r.params})},
         })
         for fold in result.folds:
-            train, test = split(table, fold.fold, spec.horizon)
+            train, test = split(table, fold.fold, label_delay(spec, provenance))
             with mlflow.start_run(run_name=f"{model_name} {fold.fold.name}", nested=True,
                                   tags={**tags, "kind": "backtest-fold", "fold": fold.fold.name}):
                 mlflow.log_params({"model": model_name, "fold": fold.fold.name,
@@ -148,11 +163,14 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
     return parent.info.run_id
 
 
-def latest_backtest(spec, model_name: str, root: Path):
-    """The newest finished backtest parent run of ``model_name`` under ``spec``, or None."""
+def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = None):
+    """The newest finished backtest parent run of ``model_name`` under ``spec`` (of its
+    present-day model for ``for_year`` if given), or None."""
+    present = "" if for_year is None else f" and tags.for_year = '{for_year}'"
     runs = MlflowClient().search_runs(
-        [experiment_id(spec, root)],
-        filter_string=f"tags.kind = 'backtest' and tags.model = '{model_name}' and attributes.status = 'FINISHED'",
+        [experiment_id(spec, root, for_year is not None)],
+        filter_string=f"tags.kind = 'backtest' and tags.model = '{model_name}' and attributes.status = 'FINISHED'"
+                      + present,
         order_by=["attributes.start_time DESC"], max_results=1,
     )
     return runs[0] if runs else None
@@ -160,29 +178,37 @@ def latest_backtest(spec, model_name: str, root: Path):
 
 def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict, root: Path, seed: int = DEFAULT_SEED,
                 params: dict | None = None) -> tuple[str, Promotion]:
-    """Fit ``model_name`` on every labelled year, log and register it, apply the champion rule."""
-    backtest_run = latest_backtest(spec, model_name, root)
+    """Fit ``model_name`` on every labelled year, log and register it, apply the champion rule.
+
+    On a present-day model's table (its provenance has a ``vintage``), the model is registered
+    as ``foedus-onset-<spec>-for<year>`` and judged by that year's step-shifted backtest."""
+    target = target_year(provenance)
+    backtest_run = latest_backtest(spec, model_name, root, target)
     if backtest_run is None:
-        raise FoedusError(f"no finished backtest of {model_name} for {spec}: run `foedus backtest -l {spec} "
-                          f"--models {model_name}` first (the champion rule needs its average precision)")
+        present = "" if target is None else f" --for-year {target}"
+        raise FoedusError(f"no finished backtest of {model_name} for {spec}{present.replace(' --', ' ')}: run "
+                          f"`foedus backtest -l {spec}{present} --models {model_name}` first (the champion rule "
+                          "needs its average precision)")
     ap = backtest_run.data.metrics.get(PRIMARY, float("nan"))
-    final = fit_final(table, model_name, seed=seed, params=params, horizon=spec.horizon)
+    final = fit_final(table, model_name, seed=seed, params=params, horizon=label_delay(spec, provenance))
     X = final.train
-    mlflow.set_experiment(experiment_id=experiment_id(spec, root))
+    mlflow.set_experiment(experiment_id=experiment_id(spec, root, target is not None))
     tags = {**_tags(provenance, "train", model_name, spec), "backtest_run_id": backtest_run.info.run_id}
-    with mlflow.start_run(run_name=f"{model_name} final", tags=tags) as run:
+    title = f"{model_name} final" + ("" if target is None else f" for {target}")
+    with mlflow.start_run(run_name=title, tags=tags) as run:
         mlflow.log_params({"model": model_name, "label_spec": str(spec), "seed": seed, "train_rows": len(X),
                            "train_first_year": int(X["year"].min()), "train_last_year": int(X["year"].max()),
                            "tuned": final.tuning is not None, **hyperparameters(model_name, seed, final.params)})
         _log_tuning(final.tuning)
         log_metrics({"backtest_continuing_dyad_average_precision": ap, "train_onsets": float(final.train_onsets)})
         _log_training_data(X[[*DYAD_YEAR, "onset", *feature_columns(table)]], f"{spec.name} all years")
-        info = log_onset_model(final.model, final.features, X, spec)
+        info = log_onset_model(final.model, final.features, X, spec, vintage=provenance.get("vintage"))
         if hasattr(final.model, "feature_importances_"):
             _log_figure(plots.feature_importance(final.model), "plots/feature_importance.png")
-        version = mlflow.register_model(info.model_uri, registered_name(spec),
-                                        tags={"model": model_name, "backtest_run_id": backtest_run.info.run_id})
-        promotion = promote_if_better(MlflowClient(), registered_name(spec), version.version, ap)
+        name = registered_name(spec, target)
+        version = mlflow.register_model(info.model_uri, name, tags={
+            "model": model_name, "backtest_run_id": backtest_run.info.run_id, **_present_tags(provenance)})
+        promotion = promote_if_better(MlflowClient(), name, version.version, ap)
         mlflow.set_tag("registered_version", version.version)
         mlflow.set_tag("champion", str(promotion.promoted).lower())
     return run.info.run_id, promotion

@@ -7,6 +7,11 @@ tree size, rounds and level, ``foedus.models.tuning``) happens inside the traini
 
 The default blocks follow the eras of the alliance system: the interwar years, the early
 Cold War and decolonisation, detente, the post-Cold War enlargements, the 21st century.
+
+A present-day model (``foedus.features.staleness``) forecasts with a label source d years
+stale: when it forecasts year t, onsets are known only up to t-1-d. Its backtest trains on
+what it would have known, rows with t + h - 1 + d < first test year: ``label_delay`` (h + d)
+takes the horizon's place in ``split``, in the folds and in the tuning inside them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,19 @@ class Fold:
 
 
 DEFAULT_FOLDS = (Fold(1919, 1938), Fold(1946, 1969), Fold(1970, 1989), Fold(1990, 2004), Fold(2005, 2018))
+# the backtests of present-day models: the post-Cold War blocks, what a forecast of today is like
+PRESENT_FOLDS = DEFAULT_FOLDS[-2:]
+
+
+def label_delay(spec, provenance: dict | None = None) -> int:
+    """Years from a training row to the last year whose onsets its window needs, as the
+    forecaster knows them: the horizon, plus the label source's staleness for a present-day
+    model's table (its ``provenance["vintage"]``)."""
+    vintage = (provenance or {}).get("vintage")
+    if vintage is None:
+        return spec.horizon
+    stale = {row["source"]: row["staleness"] for row in vintage["sources"]}
+    return spec.horizon + int(stale[spec.alliance_source.source_key])
 
 
 def parse_folds(text: str) -> tuple[Fold, ...]:

@@ -22,12 +22,15 @@ PAIR_COLUMNS = ("state_a", "state_b", "year")
 class OnsetModel(mlflow.pyfunc.PythonModel):
     """Wraps a fitted foedus estimator; ``predict`` returns a ``probability`` column."""
 
-    def __init__(self, estimator, features: list[str], label_spec: str, columns: list[str] | None = None):
+    def __init__(self, estimator, features: list[str], label_spec: str, columns: list[str] | None = None,
+                 vintage: dict | None = None):
         self.estimator = estimator
         self.features = list(features)
         self.label_spec = label_spec
         # every feature column of the build it was trained on: scoring refuses another build
         self.columns = None if columns is None else list(columns)
+        # a present-day model's target year and sources' staleness: scoring refuses another year
+        self.vintage = vintage
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if set(PAIR_COLUMNS) <= set(model_input.columns) and model_input["state_a"].notna().all():

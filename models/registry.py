@@ -17,8 +17,9 @@ CHAMPION = "champion"
 AP_TAG = "backtest_continuing_dyad_average_precision"
 
 
-def registered_name(spec) -> str:
-    return f"foedus-onset-{spec.name}"
+def registered_name(spec, for_year: int | None = None) -> str:
+    """``foedus-onset-<spec>``, or ``foedus-onset-<spec>-for<year>`` for a present-day model."""
+    return f"foedus-onset-{spec.name}" + ("" if for_year is None else f"-for{for_year}")
 
 
 @dataclass(frozen=True)

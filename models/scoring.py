@@ -37,19 +37,26 @@ class ScoringModel:
     version: str | None  # registered version, None for a run's model
     registered: str | None
     train_last_year: int | None
+    vintage: dict | None = None  # a present-day model's target year and staleness profile
+
+    @property
+    def for_year(self) -> int | None:
+        return None if self.vintage is None else int(self.vintage["target"])
 
     def describe(self) -> dict:
         return {"name": self.model, "registered": self.registered, "version": self.version, "run_id": self.run_id,
-                "uri": self.uri, "train_last_year": self.train_last_year}
+                "uri": self.uri, "train_last_year": self.train_last_year, "for_year": self.for_year}
 
 
-def load_scoring_model(spec, model_uri: str | None = None) -> ScoringModel:
-    """The champion of ``spec`` (``models:/foedus-onset-<spec>@champion``), or ``model_uri``
-    (``models:/<name>/<version>``, ``models:/<name>@<alias>`` or ``runs:/<run id>/model``).
+def load_scoring_model(spec, model_uri: str | None = None, for_year: int | None = None) -> ScoringModel:
+    """The champion of ``spec`` (``models:/foedus-onset-<spec>@champion``; for ``for_year``
+    the present-day model's, ``models:/foedus-onset-<spec>-for<year>@champion``), or
+    ``model_uri`` (``models:/<name>/<version>``, ``models:/<name>@<alias>`` or
+    ``runs:/<run id>/model``).
 
     Only models of the configured tracking store load: MLflow models are pickled code."""
     client = MlflowClient()
-    uri = model_uri or f"models:/{registered_name(spec)}@{CHAMPION}"
+    uri = model_uri or f"models:/{registered_name(spec, for_year)}@{CHAMPION}"
     version = registered = None
     try:
         if uri.startswith("models:/"):
@@ -70,6 +77,10 @@ def load_scoring_model(spec, model_uri: str | None = None) -> ScoringModel:
         wrapped = mlflow.pyfunc.load_model(uri, suppress_warnings=True).unwrap_python_model()
         run = client.get_run(run_id)
     except MlflowException as error:
+        if model_uri is None and for_year is not None:
+            raise FoedusError(f"no present-day model of {spec} for {for_year}: run `foedus train -l {spec} "
+                              f"--for-year {for_year}` first (it backtests the model for that year if needed, "
+                              "a few minutes)") from error
         if model_uri is None:
             raise FoedusError(f"no registered champion for {spec}: run `foedus backtest -l {spec}` and "
                               f"`foedus train -l {spec}` (or `foedus run -l {spec}`) first") from error
@@ -80,7 +91,31 @@ def load_scoring_model(spec, model_uri: str | None = None) -> ScoringModel:
     last = run.data.params.get("train_last_year")
     return ScoringModel(wrapped.estimator, list(wrapped.features), getattr(wrapped, "columns", None), uri,
                         run.data.params.get("model", run.data.tags.get("model", "?")), run_id, version, registered,
-                        int(last) if last is not None else None)
+                        int(last) if last is not None else None, getattr(wrapped, "vintage", None))
+
+
+def _staleness(vintage: dict) -> dict[str, int]:
+    return {row["source"]: int(row["staleness"]) for row in vintage["sources"]}
+
+
+def check_vintage(model: ScoringModel, vintage: dict | None, year: int, spec) -> None:
+    """Refuse a model trained for another staleness than the forecast of ``year`` has:
+    ``vintage`` is the scored table's (None: the ordinary table, every source at t-1)."""
+    if vintage is None:
+        if model.vintage is not None:
+            raise InvalidInput(f"{model.uri} is the present-day model for {model.for_year}, trained on sources as "
+                               f"stale as they are then; {year} is scored by the ordinary champion of {spec} "
+                               "(drop --model-uri)")
+        return
+    target = int(vintage["target"])
+    if model.vintage is None:
+        raise InvalidInput(f"{model.uri} was trained with every source fresh; {target} needs the present-day model "
+                           f"for {target} (`foedus train -l {spec} --for-year {target}`)")
+    if model.for_year != target or _staleness(model.vintage) != _staleness(vintage):
+        changed = sorted(k for k, d in _staleness(vintage).items() if _staleness(model.vintage).get(k) != d)
+        raise InvalidInput(f"{model.uri} serves {model.for_year} with another staleness than {target} has now "
+                           f"({', '.join(changed) or 'its target year'} differ): train the present-day model for "
+                           f"{target} with `foedus train -l {spec} --for-year {target}`")
 
 
 def check_build(model: ScoringModel, table: pd.DataFrame, spec) -> None:
@@ -165,6 +200,10 @@ class PairScore:
     in_sample: bool | None
     out_of_time: dict | None = None
     notes: list[str] = field(default_factory=list)
+    record_year: int | None = None  # the alliance record's year the at-risk status is read from
+    missing_features: list[str] = field(default_factory=list)
+    supplements: list[dict] = field(default_factory=list)  # analyst's treaties that made the pair allied
+    vintage: dict | None = None  # a present-day forecast's: each source's last year and staleness
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -20,6 +20,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 EXPERIMENT_PREFIX = "foedus-onset-"
+# present-day models (``foedus backtest/train --for-year``), every target year of a label spec together
+PRESENT_PREFIX = "foedus-present-"
 
 
 def tracking_uri(root: Path) -> str:
@@ -55,14 +57,16 @@ def configure(root: Path) -> str:
     return uri
 
 
-def experiment_name(spec) -> str:
-    return f"{EXPERIMENT_PREFIX}{spec.name}"
+def experiment_name(spec, present: bool = False) -> str:
+    """``foedus-onset-<spec>``; ``foedus-present-<spec>`` for the present-day models (any target year)."""
+    return f"{PRESENT_PREFIX if present else EXPERIMENT_PREFIX}{spec.name}"
 
 
-def experiment_id(spec, root: Path) -> str:
-    """The experiment of a label spec, created with its artifacts inside ``mlruns/`` if local."""
+def experiment_id(spec, root: Path, present: bool = False) -> str:
+    """The experiment of a label spec (of its present-day models if ``present``), created with
+    its artifacts inside ``mlruns/`` if local."""
     client = MlflowClient()
-    name = experiment_name(spec)
+    name = experiment_name(spec, present)
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
@@ -115,12 +119,13 @@ def onset_signature(features: list[str]):
     return ModelSignature(inputs=Schema(columns), outputs=Schema([ColSpec("double", "probability")]))
 
 
-def log_onset_model(estimator, features: list[str], example, spec, name: str = "model"):
-    """Log a fitted estimator as a pyfunc with signature and input example; returns ModelInfo."""
+def log_onset_model(estimator, features: list[str], example, spec, name: str = "model", vintage: dict | None = None):
+    """Log a fitted estimator as a pyfunc with signature and input example; returns ModelInfo.
+    ``vintage``: a present-day model's (the build sidecar's), kept with the model."""
     from foedus.models.estimators import feature_columns
     from foedus.models.pyfunc import OnsetModel
 
-    wrapped = OnsetModel(estimator, features, str(spec), feature_columns(example))
+    wrapped = OnsetModel(estimator, features, str(spec), feature_columns(example), vintage)
     example = example[features].astype({c: "int64" if c == "year" else "float64" for c in features})
     signature = onset_signature(features)
     return mlflow.pyfunc.log_model(

@@ -120,6 +120,10 @@ def _report_build(result) -> None:
               f"to {result.path}")
 
 
+FOR_YEAR_HELP = ("The present-day model for this target year (first year after the label data through next year): "
+                 "every source as stale as it will be when forecasting that year.")
+
+
 @app.command()
 def build(
     spec: str = _spec_option(),
@@ -127,11 +131,12 @@ def build(
     last: int = typer.Option(2024, help="Last year (1816-2024)."),
     labels_only: bool = typer.Option(False, "--labels-only", help="Only the universe and labels, no features."),
     force: bool = typer.Option(False, help="Rebuild even if an identical build exists."),
+    for_year: int | None = typer.Option(None, "--for-year", help=FOR_YEAR_HELP),
 ) -> None:
     """Build the dyad-year table (features and labels) into data/processed/ and print counts by era."""
     from foedus.jobs import build as build_job
 
-    _report_build(build_job(spec, first, last, labels_only=labels_only, force=force))
+    _report_build(build_job(spec, first, last, labels_only=labels_only, force=force, for_year=for_year))
 
 
 @app.command()
@@ -196,11 +201,13 @@ def backtest(
     folds: str | None = typer.Option(
         None, help="Test blocks, e.g. 1946-1969,1970-1989 (default: five blocks 1919-2018)."),
     seed: int = _seed_option(),
+    for_year: int | None = typer.Option(None, "--for-year",
+                                        help=FOR_YEAR_HELP + " Default folds: 1990-2004,2005-2018."),
 ) -> None:
     """Out-of-time backtest of each model, tracked in MLflow (parent run per model, nested run per fold)."""
     from foedus.jobs import backtest as backtest_job
 
-    backtest_job(spec, models, folds, seed=seed, on_model=_print_backtest)
+    backtest_job(spec, models, folds, seed=seed, for_year=for_year, on_model=_print_backtest)
 
 
 @app.command()
@@ -208,13 +215,65 @@ def train(
     spec: str = _spec_option(),
     model: str = typer.Option("lightgbm", help=f"The model to fit on all labelled years, one of: {ALL_MODELS}."),
     seed: int = _seed_option(),
+    for_year: int | None = typer.Option(None, "--for-year", help=FOR_YEAR_HELP + " Registered as "
+                                        "foedus-onset-<spec>-for<year>; backtested first if that year has no "
+                                        "backtest yet."),
 ) -> None:
     """Fit the final model on all labelled years and register it; 'champion' moves only if it beats the champion."""
     from foedus.jobs import train as train_job
 
-    run_id, promotion = train_job(spec, model, seed=seed)
-    out.print(f"trained {model} on every labelled year (run {run_id})")
+    run_id, promotion = train_job(spec, model, seed=seed, for_year=for_year, on_backtest=_print_backtest)
+    what = "" if for_year is None else f" (the present-day model for {for_year})"
+    out.print(f"trained {model} on every labelled year{what} (run {run_id})")
     out.print(promotion.describe())
+
+
+@app.command()
+def staleness(
+    spec: str = _spec_option(),
+    model: str = typer.Option("lightgbm", help=f"The model to backtest, one of: {ALL_MODELS}."),
+    years: str | None = typer.Option(None, help="Target years, e.g. 2019-2027 or 2020,2026 (default: the first "
+                                     "year past the label data through next year)."),
+    folds: str | None = typer.Option(None, help="Test blocks (default: 1990-2004,2005-2018)."),
+    seed: int = _seed_option(),
+    json_out: bool = typer.Option(False, "--json", help="Print the table as JSON."),
+) -> None:
+    """Skill by staleness: backtest the model fresh and as stale as each target year's forecast, and compare."""
+    from foedus.jobs import skill_by_staleness
+    from foedus.models.skill import to_json
+
+    def progress(row: dict) -> None:
+        err.print(f"{row['target']}: continuing-dyad AP {_fmt(row['continuing_dyad_average_precision'])}, "
+                  f"median onset percentile {_fmt(row['median_onset_percentile'], 1)}, "
+                  f"Brier {_fmt(row['brier'], 5)} ({row['profile'][:80]})", highlight=False)
+
+    table = skill_by_staleness(spec, _target_years(years), model=model, folds=folds, seed=seed, on_profile=progress)
+    if json_out:
+        sys.stdout.write(to_json(table) + "\n")
+        return
+    shown = Table("target", "label source stale", "sources stale", "median / max staleness", "continuing-dyad AP",
+                  "median onset percentile", "Brier", "onset rate",
+                  title=f"Skill by staleness, {spec}, {model} (continuing dyads, folds 1990-2018)")
+    for row in table.itertuples():
+        shown.add_row(row.target, str(row.label_staleness), str(row.stale_sources),
+                      f"{row.median_staleness:g} / {row.max_staleness}", _fmt(row.continuing_dyad_average_precision),
+                      _fmt(row.median_onset_percentile, 1), _fmt(row.brier, 5), _fmt(row.onset_rate))
+    out.print(shown)
+
+
+def _target_years(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    from foedus.features.errors import InvalidInput
+
+    years: list[int] = []
+    for part in text.split(","):
+        bounds = part.strip().split("-")
+        if not 1 <= len(bounds) <= 2 or not all(b.strip().isdigit() for b in bounds):
+            raise InvalidInput(f"--years {text}: give years like 2019-2027 or 2020,2026")
+        first, last = int(bounds[0]), int(bounds[-1])
+        years += list(range(first, last + 1))
+    return years
 
 
 @app.command()
@@ -234,18 +293,25 @@ def run(
     models: str = typer.Option(ALL_MODELS, help=MODELS_HELP),
     folds: str | None = typer.Option(None, help="Test blocks (default: five blocks 1919-2018)."),
     final_model: str = typer.Option("lightgbm", help="The model to train on all years and register."),
+    present: bool = typer.Option(True, help="Also backtest and train the final model's present-day model for this "
+                                 "year (what `foedus rank --year <this year>` uses)."),
 ) -> None:
     """The main job end to end: fetch and verify the data, build, backtest every model, train, compare."""
     from foedus.features.summary import threat_onset_summary
+    from foedus.features.years import NEXT_YEAR
     from foedus.jobs import run as run_job
 
     result = run_job(spec, models=models, folds=folds, final_model=final_model, show_progress=out.is_terminal,
-                     on_model=_print_backtest)
+                     on_model=_print_backtest, present_year=NEXT_YEAR - 1 if present else None)
     out.print("[green]raw data verified[/green]")
     _report_build(result.build)
     _print_threat_summary(threat_onset_summary(result.build.table))
     _print_compare(result.compare)
     out.print(f"final {final_model}: run {result.train_run}; {result.promotion.describe()}")
+    if result.present_train is not None:
+        run_id, promotion = result.present_train
+        out.print(f"present-day {final_model} for {result.present_year}: run {run_id}; {promotion.describe()}; "
+                  f"forecast with `foedus rank --year {result.present_year} -l {spec}`")
 
 
 @app.command()

@@ -15,6 +15,33 @@ from rich.table import Table
 MODEL_URI_HELP = ("A model of the tracking store instead of the label spec's champion: models:/<name>/<version>, "
                   "models:/<name>@<alias> or runs:/<run id>/model.")
 JSON_HELP = "Print stable JSON (documented in the README) instead of tables."
+SUPPLEMENT_HELP = ("A CSV of treaties signed after the alliance data end (state_a,state_b,year,obligation,source; "
+                   "see docs/supplements-example.csv): those pairs count as already allied in later years.")
+YEAR_HELP = ("The forecast year (default: the first year after the alliance data end, 2019 for ATOP). Later "
+             "years through next year use the present-day model trained for that year (foedus train --for-year).")
+
+
+def _supplement_option():
+    return typer.Option(None, "--supplement", help=SUPPLEMENT_HELP)
+
+
+def _vintage_lines(data: dict) -> list[str]:
+    """The data vintage of a present-day forecast and the supplements used, in words."""
+    lines = []
+    vintage = data.get("vintage")
+    if vintage is not None:
+        stale = [f"{r['source']} to {r['last_year']} (+{r['staleness']})" for r in vintage["sources"] if r["staleness"]]
+        fresh = [r["source"] for r in vintage["sources"] if not r["staleness"]]
+        lines.append(f"data vintage for {vintage['target']}: stale sources, last year (+years stale): "
+                     f"{', '.join(stale)}; current: {', '.join(fresh) or 'none'}")
+        if vintage["system_note"]:
+            lines.append(vintage["system_note"])
+    supplements = data.get("supplements")
+    if supplements is not None:
+        used = "; ".join(f"{u['state_a']} - {u['state_b']} {u['obligation']} {u['year']}" for u in supplements["used"])
+        lines.append(f"supplements {supplements['file']}: {supplements['treaties']} treaties; made already allied "
+                     f"this year: {used or 'none'}")
+    return lines
 
 
 def _listing(frame) -> dict:
@@ -25,8 +52,10 @@ def _listing(frame) -> dict:
 
 def _source_line(frame) -> str:
     model, data = frame.attrs["model"], frame.attrs["data"]
-    return (f"model: {model['name']} {model['registered'] or ''} v{model['version'] or '-'} (run {model['run_id']}); "
-            f"data {data['digest']}; {frame.attrs['at_risk_dyads']:,} at-risk dyads that year")
+    line = (f"model: {model['name']} {model['registered'] or ''} v{model['version'] or '-'} (run {model['run_id']}); "
+            f"data {data['digest']}; {frame.attrs['at_risk_dyads']:,} at-risk dyads that year (alliance record "
+            f"of {data['record_year']})")
+    return "\n".join([line, *_vintage_lines(data)])
 
 
 def _json(payload) -> None:
@@ -69,14 +98,15 @@ def _print_pair(result) -> None:
     a, b = result.state_a["name"], result.state_b["name"]
     lines = []
     if result.already_allied:
-        lines.append(f"[bold]already allied[/bold] under {', '.join(result.allied_under)} in {result.year - 1}")
+        lines.append(f"[bold]already allied[/bold] under {', '.join(result.allied_under)} "
+                     f"({'supplement' if result.supplements else result.record_year})")
         if result.at_risk_under:
             lines.append(f"still at risk under: {', '.join(result.at_risk_under)} (score with -l)")
     else:
         lines.append(f"P(onset in {result.year}) = [bold]{result.probability:.4f}[/bold], percentile "
                      f"{result.percentile:.1f} among {result.at_risk_dyads:,} at-risk dyads")
         if result.allied_under:
-            lines.append(f"allied in {result.year - 1} under {', '.join(result.allied_under)} only")
+            lines.append(f"allied in {result.record_year} under {', '.join(result.allied_under)} only")
     if result.out_of_time is not None:
         oot = result.out_of_time
         lines.append(f"out of time (backtest fold {oot['fold']}): {oot['probability']:.4f}, percentile "
@@ -84,10 +114,13 @@ def _print_pair(result) -> None:
     lines += _threat_lines(result.shared_threat)
     if result.missing_sources:
         lines.append(f"sources not covering {result.year - 1}: {', '.join(result.missing_sources)}")
+    if result.vintage is not None and result.missing_features:
+        lines.append(f"features without a value for this pair: {', '.join(result.missing_features)}")
     lines += [f"note: {n}" for n in result.notes]
     model = result.model
     lines.append(f"model: {model['name']} {model['registered'] or ''} v{model['version'] or '-'} "
                  f"(run {model['run_id']}); data {result.data['digest']}")
+    lines += _vintage_lines(result.data)
     out.print(Panel("\n".join(lines), title=f"{a} - {b}, {result.year} ({result.label})", expand=False))
     if result.factors:
         table = Table("factor", "value", "unit", "push (log-odds)", title="What pushed the probability up and down")
@@ -101,29 +134,31 @@ def _print_pair(result) -> None:
 def score(
     state_a: str | None = typer.Argument(None, help="A state: COW code, abbreviation or name."),
     state_b: str | None = typer.Argument(None, help="The other state."),
-    year: int | None = typer.Option(None, help="The forecast year (default: the last scorable year, 2019 for ATOP)."),
+    year: int | None = typer.Option(None, help=YEAR_HELP),
     spec: str = _spec_option(),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     model_uri: str | None = typer.Option(None, help=MODEL_URI_HELP),
     input_file: Path | None = typer.Option(None, "--input", help="Batch: a CSV with columns state_a,state_b,year."),
     output: Path | None = typer.Option(None, "--output", help="Batch: where to write the scored CSV (atomically)."),
+    supplement: Path | None = _supplement_option(),
 ) -> None:
     """How likely is a formal treaty between two states in a year, and why (not)?"""
     from foedus.scoring import score as score_pair
 
     if input_file is not None:
-        _score_batch(input_file, output, spec, model_uri)
+        _score_batch(input_file, output, spec, model_uri, supplement)
         return
     if state_a is None or state_b is None:
         raise InvalidInput("give two states (e.g. `foedus score India Australia --year 2019`) or --input pairs.csv")
-    result = score_pair(state_a, state_b, year, spec, model_uri=model_uri)
+    result = score_pair(state_a, state_b, year, spec, model_uri=model_uri, supplements=supplement)
     if as_json:
         _json(result.to_dict())
     else:
         _print_pair(result)
 
 
-def _score_batch(input_file: Path, output: Path | None, spec: str, model_uri: str | None) -> None:
+def _score_batch(input_file: Path, output: Path | None, spec: str, model_uri: str | None,
+                 supplement: Path | None) -> None:
     import pandas as pd
     from foedus.features.atomic import write_atomic
     from foedus.scoring import score_batch
@@ -135,7 +170,7 @@ def _score_batch(input_file: Path, output: Path | None, spec: str, model_uri: st
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise InvalidInput(f"cannot read {input_file} as a UTF-8 CSV with columns state_a,state_b,year: "
                            f"{str(error).splitlines()[0]}") from error
-    scored = score_batch(pairs, spec, model_uri=model_uri)
+    scored = score_batch(pairs, spec, model_uri=model_uri, supplements=supplement)
     write_atomic(output, lambda tmp: scored.to_csv(tmp, index=False))
     failed = int(scored["error"].notna().sum())
     out.print(f"scored {len(scored) - failed} of {len(scored)} rows into {output}", highlight=False)
@@ -146,23 +181,25 @@ def _score_batch(input_file: Path, output: Path | None, spec: str, model_uri: st
 
 @app.command()
 def rank(
-    year: int | None = typer.Option(None, help="The forecast year (default: the last scorable year)."),
+    year: int | None = typer.Option(None, help=YEAR_HELP),
     top: int = typer.Option(20, help="How many pairs."),
     with_state: str | None = typer.Option(None, "--with", help="Only pairs containing this state."),
     region: str | None = typer.Option(None, help="Only pairs within: americas, europe, africa, middle east, asia."),
     spec: str = _spec_option(),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     model_uri: str | None = typer.Option(None, help=MODEL_URI_HELP),
+    supplement: Path | None = _supplement_option(),
 ) -> None:
     """The likeliest new alliances of a year among the pairs not yet allied, each with its main reason."""
     from foedus.scoring import rank as rank_job
 
-    frame = rank_job(year, spec, top=top, with_state=with_state, region=region, model_uri=model_uri)
+    frame = rank_job(year, spec, top=top, with_state=with_state, region=region, model_uri=model_uri,
+                     supplements=supplement)
     if as_json:
         _json(_listing(frame))
         return
     table = Table("#", "pair", "probability", "percentile", "main reason",
-                  title=f"Likeliest new alliances, {spec}")
+                  title=f"Likeliest new alliances, {spec}, {frame.attrs['year']}")
     for i, row in enumerate(frame.itertuples(), start=1):
         table.add_row(str(i), f"{row.name1} - {row.name2}", _prob(row.probability), _pct(row.percentile), row.reason)
     out.print(table)
@@ -171,16 +208,17 @@ def rank(
 
 @app.command()
 def threats(
-    year: int | None = typer.Option(None, help="The forecast year (default: the last scorable year)."),
+    year: int | None = typer.Option(None, help=YEAR_HELP),
     top: int = typer.Option(20, help="How many pairs."),
     spec: str = _spec_option(),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     model_uri: str | None = typer.Option(None, help=MODEL_URI_HELP),
+    supplement: Path | None = _supplement_option(),
 ) -> None:
     """Pairs that share a threat and are not allied, most threatened first, with what holds each back."""
     from foedus.scoring import threats as threats_job
 
-    frame = threats_job(year, spec, top=top, model_uri=model_uri)
+    frame = threats_job(year, spec, top=top, model_uri=model_uri, supplements=supplement)
     if as_json:
         _json(_listing(frame))
         return

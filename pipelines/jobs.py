@@ -21,7 +21,7 @@ from foedus.features.labels import as_label_spec as _spec
 from foedus.features.manifest import load_manifest
 from foedus.features.readers import load_source, source_years
 from foedus.features.summary import threat_onset_summary
-from foedus.features.years import FIRST_YEAR, LAST_YEAR
+from foedus.features.years import FIRST_YEAR, LAST_YEAR, NEXT_YEAR
 
 
 def fetch_data(origin: str | Path | None = None, *, force: bool = False, paths: Paths | None = None,
@@ -73,19 +73,20 @@ def _state_names(paths: Paths) -> dict[int, str]:
     return {code: state.name for code, state in load_registry(paths).states.items()}
 
 
-def _tracked_table(spec: LabelSpec, paths: Paths) -> tuple[BuildResult, dict]:
-    """The built table (an identical build is reused), its sidecar provenance, and MLflow
-    pointed at the project's store: what backtest and train both start from."""
+def _tracked_table(spec: LabelSpec, paths: Paths, for_year: int | None = None) -> tuple[BuildResult, dict]:
+    """The built table (an identical build is reused; a present-day model's for ``for_year``),
+    its sidecar provenance, and MLflow pointed at the project's store: what backtest and train
+    both start from."""
     from foedus.models.tracking import configure
 
-    built = build(spec, paths=paths)
+    built = build(spec, for_year=for_year, paths=paths)
     configure(paths.root)
     return built, json.loads(built.path.with_suffix(".json").read_text())
 
 
 def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[str] | None = None,
-             folds: str | Sequence | None = None, *, seed: int | None = None, paths: Paths | None = None,
-             log_models: bool = True, on_model=None) -> list:
+             folds: str | Sequence | None = None, *, seed: int | None = None, for_year: int | None = None,
+             paths: Paths | None = None, log_models: bool = True, on_model=None) -> list:
     """Out-of-time backtest of each model (default: every model of ``foedus.models.catalogue``),
     tracked in MLflow (one parent run per model).
 
@@ -94,24 +95,29 @@ def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[
     (``foedus.models.backtest.run_backtest``, no MLflow), then logged. Returns one
     ``BacktestResult`` per model, with its ``run_id``; ``on_model(result)`` is called as each
     finishes (the CLI prints progress with it).
+
+    ``for_year``: backtest the present-day model for that target year instead
+    (``foedus.features.staleness``): its step-shifted table, trained only on the onsets known
+    at each block's vintage (``folds.label_delay``); default folds 1990-2004 and 2005-2018.
     """
     from foedus.models.backtest import run_backtest
     from foedus.models.catalogue import DEFAULT_SEED, MODELS, model_names
     from foedus.models.experiment import log_backtest
-    from foedus.models.folds import DEFAULT_FOLDS, parse_folds
+    from foedus.models.folds import DEFAULT_FOLDS, PRESENT_FOLDS, label_delay, parse_folds
 
     paths = paths or Paths.discover()
     spec = _spec(spec)
     names = model_names(tuple(MODELS) if models is None else models)
     seed = DEFAULT_SEED if seed is None else seed
-    folds = DEFAULT_FOLDS if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
-    built, provenance = _tracked_table(spec, paths)
+    default = DEFAULT_FOLDS if for_year is None else PRESENT_FOLDS
+    folds = default if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
+    built, provenance = _tracked_table(spec, paths, for_year)
     invocation = hashlib.sha256(f"{spec}{names}{folds}{seed}{time.time()}".encode()).hexdigest()[:12]
     state_names = _state_names(paths)
     results = []
     for name in names:
-        result = run_backtest(built.table, name, folds, spec.horizon, seed=seed, names=state_names,
-                              label_spec=str(spec))
+        result = run_backtest(built.table, name, folds, label_delay(spec, provenance), seed=seed,
+                              names=state_names, label_spec=str(spec))
         result.run_id = log_backtest(result, built.table, spec, provenance=provenance, root=paths.root,
                                      invocation=invocation, log_models=log_models)
         results.append(result)
@@ -121,16 +127,23 @@ def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[
 
 
 def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *, seed: int | None = None,
-          paths: Paths | None = None):
+          for_year: int | None = None, paths: Paths | None = None, on_backtest=None):
     """Fit ``model`` on all labelled years, register it as ``foedus-onset-<spec>`` and move the
-    ``champion`` alias only if its backtest AP beats the champion's. Returns (run id, Promotion)."""
+    ``champion`` alias only if its backtest AP beats the champion's. Returns (run id, Promotion).
+
+    ``for_year``: the present-day model for that target year, registered as
+    ``foedus-onset-<spec>-for<year>``; if that year has no backtest of ``model`` yet, it is
+    backtested first (``backtest(..., for_year=...)``, whose result goes to ``on_backtest``):
+    the champion rule needs its average precision."""
     from foedus.models.catalogue import DEFAULT_SEED, model_spec
-    from foedus.models.experiment import train_final
+    from foedus.models.experiment import latest_backtest, train_final
 
     paths = paths or Paths.discover()
     spec = _spec(spec)
     model_spec(model)
-    built, provenance = _tracked_table(spec, paths)
+    built, provenance = _tracked_table(spec, paths, for_year)
+    if for_year is not None and latest_backtest(spec, model, paths.root, for_year) is None:
+        backtest(spec, [model], seed=seed, for_year=for_year, paths=paths, on_model=on_backtest)
     return train_final(built.table, spec, model, provenance=provenance, root=paths.root,
                        seed=DEFAULT_SEED if seed is None else seed)
 
@@ -154,13 +167,17 @@ class RunResult:
     train_run: str  # the final model's run id
     promotion: object  # foedus.models.registry.Promotion: did the champion alias move?
     compare: pd.DataFrame
+    present_year: int | None = None  # the year the present-day model was trained for
+    present_train: tuple | None = None  # its (run id, Promotion)
 
 
 def run(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, models: str | Sequence[str] | None = None,
         folds: str | Sequence | None = None, final_model: str = "lightgbm", paths: Paths | None = None,
-        show_progress: bool = True, on_model=None) -> RunResult:
+        show_progress: bool = True, on_model=None, present_year: int | None = NEXT_YEAR - 1) -> RunResult:
     """The main job, end to end: fetch and verify the raw data, build the feature table, backtest
-    every model out of time, train and register the final model (LightGBM), compare."""
+    every model out of time, train and register the final model (LightGBM), compare; then
+    backtest and train the present-day model for ``present_year`` (default: this year; None
+    skips it), which ``foedus score/rank --year`` use for that year."""
     from foedus.models.catalogue import model_spec
 
     paths = paths or Paths.discover()
@@ -169,8 +186,12 @@ def run(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, models: str | Sequence[st
     built = build(spec, paths=paths)
     results = backtest(spec, models, folds, paths=paths, on_model=on_model)
     run_id, promotion = train(spec, final_model, paths=paths)
-    return RunResult(build=built, backtests=results, train_run=run_id, promotion=promotion,
-                     compare=compare(spec, last=len(results), paths=paths))
+    compared = compare(spec, last=len(results), paths=paths)
+    present = None
+    if present_year is not None:
+        present = train(spec, final_model, for_year=present_year, paths=paths, on_backtest=on_model)
+    return RunResult(build=built, backtests=results, train_run=run_id, promotion=promotion, compare=compared,
+                     present_year=present_year, present_train=present)
 
 
 @dataclass(frozen=True)
@@ -209,3 +230,61 @@ def cite(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, all_sources: bool = Fals
     else:
         keys, origin = build_sources(_spec(spec), first, last, paths)
     return Cited(sources=keys, references=citations_for(keys, paths), origin=origin)
+
+
+def skill_by_staleness(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, targets: Sequence[int] | None = None, *,
+                       model: str = "lightgbm", folds: str | Sequence | None = None, seed: int | None = None,
+                       paths: Paths | None = None, on_profile=None) -> pd.DataFrame:
+    """Backtest ``model`` for every staleness profile on the same folds (default 1990-2004 and
+    2005-2018) and return the decay table (``foedus.models.skill``): ``fresh`` first, then each
+    target year in ``targets`` (default: the first year past the label data through next year).
+
+    Each target's backtest is logged as that present-day model's backtest (what ``train
+    --for-year`` is judged by); the table and its plot are logged as a ``skill`` run of the
+    ``foedus-present-<spec>`` experiment. ``on_profile(row)`` is called as each finishes.
+    """
+    import mlflow
+    from foedus.models import plots
+    from foedus.models.backtest import run_backtest
+    from foedus.models.catalogue import DEFAULT_SEED, model_spec
+    from foedus.models.folds import PRESENT_FOLDS, parse_folds
+    from foedus.models.skill import markdown, skill_row, skill_table
+    from foedus.models.tracking import experiment_id, log_frame
+
+    paths = paths or Paths.discover()
+    spec = _spec(spec)
+    model_spec(model)
+    seed = DEFAULT_SEED if seed is None else seed
+    folds = PRESENT_FOLDS if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
+    built, provenance = _tracked_table(spec, paths)
+    label_key = spec.alliance_source.source_key
+    if targets is None:
+        from foedus.features.years import NEXT_YEAR
+
+        targets = range(int(provenance["coverage"][label_key][1]) + 1, NEXT_YEAR + 1)
+    fresh = run_backtest(built.table, model, folds, spec.horizon, seed=seed, names=_state_names(paths),
+                         label_spec=str(spec))
+    rows = [skill_row(fresh, None, label_key)]
+    if on_profile is not None:
+        on_profile(rows[-1])
+    del built
+    for target in targets:
+        result = backtest(spec, [model], folds, seed=seed, for_year=int(target), paths=paths, log_models=False)[0]
+        sidecar = json.loads(build(spec, for_year=int(target), paths=paths).path.with_suffix(".json").read_text())
+        rows.append(skill_row(result, sidecar["vintage"], label_key))
+        if on_profile is not None:
+            on_profile(rows[-1])
+    table = skill_table(rows)
+    mlflow.set_experiment(experiment_id=experiment_id(spec, paths.root, present=True))
+    with mlflow.start_run(run_name=f"{model} skill by staleness", tags={"kind": "skill", "model": model,
+                                                                          "label_spec": str(spec)}):
+        mlflow.log_params({"model": model, "label_spec": str(spec), "seed": seed,
+                           "folds": ",".join(f.name for f in folds), "targets": ",".join(table["target"])})
+        for row in rows:
+            mlflow.log_metrics({f"{k}_{row['target']}": float(row[k]) for k in
+                                ("continuing_dyad_average_precision", "median_onset_percentile", "brier")
+                                if row[k] == row[k]})
+        log_frame(table, "skill/skill_by_staleness.csv")
+        mlflow.log_text(markdown(table, spec), "skill/skill_by_staleness.md")
+        mlflow.log_figure(plots.skill_by_staleness({str(spec): table}), "skill/skill_by_staleness.png")
+    return table

@@ -51,7 +51,7 @@ def major_power_years(majors: pd.DataFrame, first: int, last: int) -> pd.DataFra
 
     A spell ending on the COW list's last day is still running (``spell_last_years``).
     """
-    ends = spell_last_years(majors["end"])
+    ends = spell_last_years(majors["end"], last)
     spans = [np.arange(a, b + 1) for a, b in zip(majors["start"].dt.year, ends)]
     years = np.concatenate(spans) if spans else np.array([], dtype=int)
     codes = np.repeat(majors["ccode"].to_numpy(), [len(s) for s in spans])

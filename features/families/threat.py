@@ -266,5 +266,5 @@ def common_rivals_of(sources: Sources, a: int, b: int, year: int, key: str) -> l
     common = np.array(sorted(rivals(a) & rivals(b) - {a, b}), dtype=np.int64)
     if not common.size:
         return []
-    members = SystemMembers(sources[SYSTEM], common).at(year - 1)
+    members = SystemMembers(sources[SYSTEM], common, sources.coverage[SYSTEM][1]).at(year - 1)
     return [] if members is None else common[members].tolist()

@@ -15,11 +15,12 @@ from foedus.features.years import LAST_YEAR
 COW_LIST_END = date(2016, 12, 31)
 
 
-def spell_last_years(ends) -> np.ndarray:
+def spell_last_years(ends, open_last: int = LAST_YEAR) -> np.ndarray:
     """The last year of each spell from its end dates: a spell ending on the COW list's last
-    day is still running, so it lasts to 2024."""
+    day is still running, so it lasts to ``open_last``, the source's last covered year (2024;
+    later for a source shifted to a later vintage, ``foedus.features.staleness``)."""
     ends = pd.Series(pd.to_datetime(ends))
-    return np.where(ends >= pd.Timestamp(COW_LIST_END), LAST_YEAR, ends.dt.year).astype(int)
+    return np.where(ends >= pd.Timestamp(COW_LIST_END), open_last, ends.dt.year).astype(int)
 
 
 @reader("cow_ddy")

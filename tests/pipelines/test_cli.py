@@ -168,6 +168,10 @@ def test_main_job_runs_end_to_end_from_the_mirror(tmp_path, mirror):
     assert result.returncode == 0, result.stderr
     assert "raw data verified" in result.stdout and "5,320" in result.stdout
     assert "logit-threat" in result.stdout and "is the first champion" in result.stdout
+    from foedus.features.years import NEXT_YEAR
+
+    assert f"present-day logit-threat for {NEXT_YEAR - 1}" in result.stdout
+    assert f"foedus-onset-atop_any_h1-for{NEXT_YEAR - 1} v1" in result.stdout
     assert (tmp_path / "mlruns" / "mlflow.db").is_file()
     assert (tmp_path / "data" / "processed" / "dyad_years_atop_any_h1.parquet").is_file()
 

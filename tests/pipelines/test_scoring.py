@@ -188,7 +188,7 @@ def test_batch_cli_writes_every_row_and_says_which_failed(store, tmp_path):
     (["score", "Atlantis", "Japan", "--year", "2019"], ["Atlantis"]),
     (["score", "France", "FRN", "--year", "2019"], ["twice"]),
     (["score", "Czechoslovakia", "Japan", "--year", "2019"], ["not a member", "2019"]),
-    (["score", "India", "Australia", "--year", "2023"], ["2023", "2019"]),
+    (["score", "India", "Australia", "--year", "2023"], ["no present-day model", "--for-year 2023"]),
     (["score", "India", "Australia", "-l", "atop:defense:1"], ["no registered champion", "foedus train"]),
     (["rank", "--region", "Narnia"], ["Narnia", "europe"]),
 ])
