@@ -20,7 +20,7 @@ import pandas as pd
 from foedus.features.dyads import Sources
 from foedus.features.errors import InvalidInput
 from foedus.features.readers import READERS
-from foedus.features.years import LAST_YEAR, NEXT_YEAR
+from foedus.features.years import LAST_YEAR, NEXT_YEAR, whole_year
 
 
 @dataclass(frozen=True)
@@ -87,12 +87,7 @@ def vintage(target: int, sources: Sources) -> Vintage:
 def check_target(target, label_last: int, label_source: str) -> int:
     """``target`` as int if foedus forecasts it with a present-day model: from the first year
     after the label source ends through next year."""
-    try:
-        value = int(target)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"--for-year {target!r} is not a year") from exc
-    if value != target and not isinstance(target, str):
-        raise InvalidInput(f"--for-year {target!r} is not a whole year")
+    value = whole_year(target, "--for-year", label_last + 1, NEXT_YEAR)
     if not label_last + 1 <= value <= NEXT_YEAR:
         raise InvalidInput(
             f"--for-year {value}: present-day models serve {label_last + 1}-{NEXT_YEAR} ({label_source} ends in "

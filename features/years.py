@@ -24,14 +24,20 @@ ERAS: tuple[tuple[str, int, int], ...] = (
 )
 
 
-def check_year(year: int, what: str = "year") -> int:
-    """Return ``year`` as int if it lies in 1816-2024, else raise ``InvalidInput``."""
+def whole_year(year, what: str = "year", first: int = FIRST_YEAR, last: int = LAST_YEAR) -> int:
+    """``year`` as int (from an int, a whole float or its text), else ``InvalidInput``."""
     try:
         value = int(year)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{what} {year!r} is not a year: give a whole number in {FIRST_YEAR}-{LAST_YEAR}") from exc
+        raise InvalidInput(f"{what} {year!r} is not a year: give a whole number in {first}-{last}") from exc
     if value != year and not isinstance(year, str):
         raise InvalidInput(f"{what} {year!r} is not a whole year")
+    return value
+
+
+def check_year(year: int, what: str = "year") -> int:
+    """Return ``year`` as int if it lies in 1816-2024, else raise ``InvalidInput``."""
+    value = whole_year(year, what)
     if not FIRST_YEAR <= value <= LAST_YEAR:
         raise InvalidInput(f"{what} {value} is outside {FIRST_YEAR}-{LAST_YEAR}, the years foedus covers")
     return value

@@ -139,7 +139,9 @@ def onset_rate_by_era(table: pd.DataFrame) -> Figure:
 
 def skill_by_staleness(tables: dict[str, pd.DataFrame]) -> Figure:
     """Continuing-dyad AP, median onset percentile and Brier of each staleness profile (one line
-    per label spec, ``foedus.models.skill``); the fresh model as a dashed line of the same colour."""
+    per label spec, ``foedus.models.skill``); the ordinary model (every source read at t-1 where
+    it covers it) as a dashed line of the same colour. Ticks name the target year and the label
+    source's staleness."""
     fig = Figure(figsize=(12, 4.2), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = (("continuing_dyad_average_precision", "average precision (continuing dyads)"),
@@ -150,12 +152,16 @@ def skill_by_staleness(tables: dict[str, pd.DataFrame]) -> Figure:
             colour = f"C{i}"
             fresh = table[table["target"] == "fresh"]
             stale = table[table["target"] != "fresh"]
-            ax.plot(stale["target"].astype(int), stale[column], marker="o", color=colour, label=f"{spec}")
+            ax.plot(stale["target"].astype(int), stale[column], marker="o", color=colour,
+                    label=f"{spec}, present-day model")
             if not fresh.empty:
                 ax.axhline(float(fresh[column].iloc[0]), color=colour, ls="--", lw=1,
-                           label=f"{spec}, every source fresh")
+                           label=f"{spec}, ordinary model (t-1)")
+            ticks = stale.drop_duplicates("target")
+        ax.set_xticks(ticks["target"].astype(int),
+                      [f"{t}\n+{d}" for t, d in zip(ticks["target"], ticks["label_staleness"])], fontsize=8)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("target year (each source as stale as it is then)")
+        ax.set_xlabel("target year and label-source staleness (years)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Skill by staleness: backtests 1990-2018 of models trained on data as stale as a "

@@ -43,7 +43,8 @@ class OnsetModel(mlflow.pyfunc.PythonModel):
         from foedus.scoring import score_batch
 
         name = type(self.estimator).__name__
-        model = ScoringModel(self.estimator, self.features, self.columns, "served pyfunc", name, "", None, None, None)
+        model = ScoringModel(self.estimator, self.features, self.columns, "served pyfunc", name, "", None, None, None,
+                             getattr(self, "vintage", None))
         pairs = model_input[list(PAIR_COLUMNS)].astype({"state_a": str, "state_b": str})
         scored = score_batch(pairs, self.label_spec, model=model)
         out = scored[["probability", "percentile", "already_allied", "error"]].astype(

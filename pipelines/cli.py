@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -230,35 +231,51 @@ def train(
 
 @app.command()
 def staleness(
-    spec: str = _spec_option(),
+    specs: list[str] = typer.Option([DEFAULT_LABEL_SPEC], "--label-spec", "-l",
+                                    help=SPEC_HELP + " Repeat for several (one table each, one plot)."),
     model: str = typer.Option("lightgbm", help=f"The model to backtest, one of: {ALL_MODELS}."),
     years: str | None = typer.Option(None, help="Target years, e.g. 2019-2027 or 2020,2026 (default: the first "
                                      "year past the label data through next year)."),
     folds: str | None = typer.Option(None, help="Test blocks (default: 1990-2004,2005-2018)."),
     seed: int = _seed_option(),
-    json_out: bool = typer.Option(False, "--json", help="Print the table as JSON."),
+    latest: bool = typer.Option(False, "--latest", help="Show the latest logged tables instead of backtesting."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also write the plot of every table (PNG)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the tables as JSON (by label spec)."),
 ) -> None:
     """Skill by staleness: backtest the model fresh and as stale as each target year's forecast, and compare."""
-    from foedus.jobs import skill_by_staleness
-    from foedus.models.skill import to_json
+    from foedus.jobs import latest_skill, skill_by_staleness
 
     def progress(row: dict) -> None:
         err.print(f"{row['target']}: continuing-dyad AP {_fmt(row['continuing_dyad_average_precision'])}, "
                   f"median onset percentile {_fmt(row['median_onset_percentile'], 1)}, "
                   f"Brier {_fmt(row['brier'], 5)} ({row['profile'][:80]})", highlight=False)
 
-    table = skill_by_staleness(spec, _target_years(years), model=model, folds=folds, seed=seed, on_profile=progress)
+    tables = {}
+    for spec in specs:
+        tables[spec] = (latest_skill(spec, model) if latest else
+                        skill_by_staleness(spec, _target_years(years), model=model, folds=folds, seed=seed,
+                                           on_profile=progress))
+    if plot is not None:
+        from foedus.features.atomic import write_atomic
+        from foedus.models.plots import skill_by_staleness as skill_plot
+
+        figure = skill_plot(tables)
+        write_atomic(plot, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+        err.print(f"wrote the plot to {plot}", highlight=False)
     if json_out:
-        sys.stdout.write(to_json(table) + "\n")
+        sys.stdout.write(json.dumps({spec: table.to_dict("records") for spec, table in tables.items()}, indent=2,
+                                    default=str) + "\n")
         return
-    shown = Table("target", "label source stale", "sources stale", "median / max staleness", "continuing-dyad AP",
-                  "median onset percentile", "Brier", "onset rate",
-                  title=f"Skill by staleness, {spec}, {model} (continuing dyads, folds 1990-2018)")
-    for row in table.itertuples():
-        shown.add_row(row.target, str(row.label_staleness), str(row.stale_sources),
-                      f"{row.median_staleness:g} / {row.max_staleness}", _fmt(row.continuing_dyad_average_precision),
-                      _fmt(row.median_onset_percentile, 1), _fmt(row.brier, 5), _fmt(row.onset_rate))
-    out.print(shown)
+    for spec, table in tables.items():
+        shown = Table("target", "label source stale", "sources stale", "median / max staleness",
+                      "continuing-dyad AP", "median onset percentile", "Brier", "onset rate",
+                      title=f"Skill by staleness, {spec}, {model} (continuing dyads, folds 1990-2018)")
+        for row in table.itertuples():
+            shown.add_row(row.target, str(row.label_staleness), str(row.stale_sources),
+                          f"{row.median_staleness:g} / {row.max_staleness}",
+                          _fmt(row.continuing_dyad_average_precision), _fmt(row.median_onset_percentile, 1),
+                          _fmt(row.brier, 5), _fmt(row.onset_rate))
+        out.print(shown)
 
 
 def _target_years(text: str | None) -> list[int] | None:

@@ -232,6 +232,29 @@ def cite(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, all_sources: bool = Fals
     return Cited(sources=keys, references=citations_for(keys, paths), origin=origin)
 
 
+def latest_skill(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *,
+                 paths: Paths | None = None) -> pd.DataFrame:
+    """The table of the latest ``skill_by_staleness`` run of ``model`` under ``spec``."""
+    import mlflow
+    from foedus.features.errors import FoedusError
+    from foedus.models.tracking import configure, experiment_id
+    from mlflow.tracking import MlflowClient
+
+    paths = paths or Paths.discover()
+    spec = _spec(spec)
+    configure(paths.root)
+    runs = MlflowClient().search_runs(
+        [experiment_id(spec, paths.root, present=True)],
+        filter_string=f"tags.kind = 'skill' and tags.model = '{model}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        raise FoedusError(f"no skill-by-staleness run of {model} for {spec}: run `foedus staleness -l {spec} "
+                          f"--model {model}` first")
+    local = mlflow.artifacts.download_artifacts(run_id=runs[0].info.run_id,
+                                                artifact_path="skill/skill_by_staleness.csv")
+    return pd.read_csv(local, dtype={"target": str})
+
+
 def skill_by_staleness(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, targets: Sequence[int] | None = None, *,
                        model: str = "lightgbm", folds: str | Sequence | None = None, seed: int | None = None,
                        paths: Paths | None = None, on_profile=None) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from foedus.features.readers import GML, SYSTEM, TD, TSS, load_source, source_ye
 from foedus.features.states import StateRegistry, load_registry
 from foedus.features.supplements import Supplements, read_supplements
 from foedus.features.table import load_sources
-from foedus.features.years import FIRST_YEAR, LAST_YEAR, NEXT_YEAR
+from foedus.features.years import FIRST_YEAR, LAST_YEAR, NEXT_YEAR, whole_year
 
 REGIONS = {"americas": 0, "europe": 1, "africa": 2, "middle east": 3, "asia": 4}
 
@@ -100,11 +100,8 @@ def label_last_year(spec: LabelSpec, paths: Paths) -> int:
 
 
 def check_scored_year(year, spec: LabelSpec, label_last: int) -> int:
-    """``year`` as int if foedus scores it: 1817 through next year (``NEXT_YEAR``)."""
-    try:
-        value = int(year)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"year {year!r} is not a year") from exc
+    """``year`` as int if foedus scores it: 1816 through next year (``NEXT_YEAR``)."""
+    value = whole_year(year, "year", FIRST_YEAR, NEXT_YEAR)
     if not FIRST_YEAR <= value <= NEXT_YEAR:
         raise InvalidInput(f"year {value} is outside what foedus scores for {spec} ({FIRST_YEAR}-{NEXT_YEAR}: "
                            f"{spec.alliance_source.source_key} ends in {label_last}, later years are forecast by "

@@ -8,11 +8,10 @@ import json
 import os
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 
-from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
+from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus, tracking_store
 
 SPEC = "atop:any:1"
 TARGET = 2026
@@ -28,26 +27,19 @@ def present(paths, tmp_path_factory):
     from foedus.models.backtest import run_backtest
     from foedus.models.experiment import log_backtest, train_final
     from foedus.models.folds import Fold, label_delay
-    from foedus.models.tracking import configure
 
     folder = tmp_path_factory.mktemp("present-store")
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
-    configure(folder)
-    spec = as_label_spec(SPEC)
-    built = build(spec, for_year=TARGET, paths=paths)
-    provenance = json.loads(built.path.with_suffix(".json").read_text())
-    result = run_backtest(built.table, "lightgbm", (Fold(2010, 2018),), label_delay(spec, provenance), params=FAST,
-                          label_spec=SPEC)
-    log_backtest(result, built.table, spec, provenance=provenance, root=folder, log_models=False)
-    run_id, promotion = train_final(built.table, spec, "lightgbm", provenance=provenance, root=folder, params=FAST)
-    yield {"table": built.table, "provenance": provenance, "result": result, "promotion": promotion,
-           "run_id": run_id}
-    mlflow.set_tracking_uri(None)
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with tracking_store(folder):
+        spec = as_label_spec(SPEC)
+        built = build(spec, for_year=TARGET, paths=paths)
+        provenance = json.loads(built.path.with_suffix(".json").read_text())
+        result = run_backtest(built.table, "lightgbm", (Fold(2010, 2018),), label_delay(spec, provenance),
+                              params=FAST, label_spec=SPEC)
+        log_backtest(result, built.table, spec, provenance=provenance, root=folder, log_models=False)
+        run_id, promotion = train_final(built.table, spec, "lightgbm", provenance=provenance, root=folder,
+                                        params=FAST)
+        yield {"table": built.table, "provenance": provenance, "result": result, "promotion": promotion,
+               "run_id": run_id}
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +251,24 @@ def test_the_training_table_never_reads_supplements(present):
     labelled = table[table["onset"].notna()]
     assert labelled["year"].max() == 2018
     assert pd.isna(table.loc[table["year"] == TARGET, "onset"]).all()
+
+
+def test_skill_by_staleness_is_tabled_logged_and_plotted(present, tmp_path):
+    env = {"MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}
+    ran = foedus("staleness", "--model", "base-rate", "--years", "2025-2026", "--folds", "2005-2018", "--json",
+                 env_extra=env)
+    assert ran.returncode == 0, ran.stderr
+    rows = json.loads(ran.stdout)[SPEC]
+    assert [r["target"] for r in rows] == ["fresh", "2025", "2026"]
+    assert [r["label_staleness"] for r in rows] == [0, 6, 7]  # ATOP ends in 2018
+    assert all(0 < r["continuing_dyad_average_precision"] < 1 and r["onsets"] > 0 for r in rows)
+    assert rows[2]["max_staleness"] == 15 and "gml_mid_ddydisps+15" in rows[2]["profile"]
+    # the table is logged: --latest reads it back, and the plot is written
+    plot = tmp_path / "skill.png"
+    again = foedus("staleness", "--model", "base-rate", "--latest", "--plot", str(plot), "--json", env_extra=env)
+    assert again.returncode == 0, again.stderr
+    assert [r["continuing_dyad_average_precision"] for r in json.loads(again.stdout)[SPEC]] == pytest.approx(
+        [r["continuing_dyad_average_precision"] for r in rows])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = foedus("staleness", "--model", "logit-threat", "--latest", env_extra=env)
+    assert_user_error(missing, "no skill-by-staleness run of logit-threat")

@@ -9,12 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
+from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus, tracking_store
 
 SPEC = "atop:any:1"
 UK, USSR, USA, ISRAEL, INDIA, AUSTRALIA = 200, 365, 2, 666, 750, 900
@@ -29,24 +28,16 @@ def store(paths, tmp_path_factory):
     from foedus.models.backtest import run_backtest
     from foedus.models.experiment import log_backtest, train_final
     from foedus.models.folds import Fold
-    from foedus.models.tracking import configure
 
     folder = tmp_path_factory.mktemp("store")
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
-    configure(folder)  # the tracking and the registry URI: earlier tests may have left the registry elsewhere
-    spec = as_label_spec(SPEC)
-    built = build(spec, paths=paths)
-    provenance = json.loads(built.path.with_suffix(".json").read_text())
-    result = run_backtest(built.table, "lightgbm", (Fold(2010, 2018),), params=FAST, label_spec=SPEC)
-    log_backtest(result, built.table, spec, provenance=provenance, root=folder, log_models=False)
-    train_final(built.table, spec, "lightgbm", provenance=provenance, root=folder, params=FAST)
-    yield {"table": built.table, "env": {"MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}}
-    mlflow.set_tracking_uri(None)
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with tracking_store(folder) as uri:
+        spec = as_label_spec(SPEC)
+        built = build(spec, paths=paths)
+        provenance = json.loads(built.path.with_suffix(".json").read_text())
+        result = run_backtest(built.table, "lightgbm", (Fold(2010, 2018),), params=FAST, label_spec=SPEC)
+        log_backtest(result, built.table, spec, provenance=provenance, root=folder, log_models=False)
+        train_final(built.table, spec, "lightgbm", provenance=provenance, root=folder, params=FAST)
+        yield {"table": built.table, "env": {"MLFLOW_TRACKING_URI": uri}}
 
 
 @pytest.fixture(scope="module")
