@@ -137,9 +137,10 @@ def load_supplements(path, spec: LabelSpec, registry: StateRegistry, paths: Path
 def year_context(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, year: int | None = None, *, model_uri: str | None = None,
                  paths: Paths | None = None, model=None, supplements=None) -> YearContext:
     """Load the model (or take ``model``, a ``ScoringModel``) and score every at-risk dyad of
-    ``year`` (default: the last year the ordinary champion scores). A year past it uses the
-    present-day model for that year and its step-shifted table. ``supplements``: a path to an
-    analyst's treaty CSV (or ``Supplements``)."""
+    ``year`` (default: the last year the ordinary champion scores, the first past the label
+    data). A later year uses the present-day model for that year and its step-shifted table
+    (so does that first year when ``model_uri`` names its present-day model). ``supplements``:
+    a path to an analyst's treaty CSV (or ``Supplements``)."""
     from foedus.models.scoring import check_build, check_vintage, load_scoring_model, year_forecasts
     from foedus.models.tracking import configure
 
@@ -152,6 +153,8 @@ def year_context(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, year: int | None = 
     if model is None:
         configure(paths.root)
         model = load_scoring_model(spec, model_uri, for_year)  # before the build: a missing model fails fast
+    if for_year is None and model.for_year == year:
+        for_year = year  # the first year past the label data, asked of its present-day model by URI
     registry = load_registry(paths)
     if supplements is not None and not isinstance(supplements, Supplements):
         supplements = load_supplements(supplements, spec, registry, paths)
