@@ -142,11 +142,16 @@ def skill_by_staleness(tables: dict[str, pd.DataFrame]) -> Figure:
     per label spec, ``foedus.models.skill``); the ordinary model (every source read at t-1 where
     it covers it) as a dashed line of the same colour. Ticks name the target year and the label
     source's staleness."""
+    from foedus.models.skill import brier_skill
+
     fig = Figure(figsize=(12, 4.2), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = (("continuing_dyad_average_precision", "average precision (continuing dyads)"),
               ("median_onset_percentile", "median percentile of onsets (100 = ranked first)"),
-              ("brier", "Brier score (lower is better)"))
+              ("brier_skill", "Brier skill vs the onset rate (0 = no better)"))
+    tables = {spec: table.assign(brier_skill=brier_skill(table)) for spec, table in tables.items()}
+    every = pd.concat([t[t["target"] != "fresh"] for t in tables.values()]).drop_duplicates("target")
+    ticks = every.assign(year=every["target"].astype(int)).sort_values("year")
     for (column, title), ax in zip(panels, axes):
         for i, (spec, table) in enumerate(tables.items()):
             colour = f"C{i}"
@@ -157,8 +162,9 @@ def skill_by_staleness(tables: dict[str, pd.DataFrame]) -> Figure:
             if not fresh.empty:
                 ax.axhline(float(fresh[column].iloc[0]), color=colour, ls="--", lw=1,
                            label=f"{spec}, ordinary model (t-1)")
-            ticks = stale.drop_duplicates("target")
-        ax.set_xticks(ticks["target"].astype(int),
+        if column == "brier_skill":
+            ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(ticks["year"],
                       [f"{t}\n+{d}" for t, d in zip(ticks["target"], ticks["label_staleness"])], fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("target year and label-source staleness (years)")

@@ -46,15 +46,23 @@ def skill_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def brier_skill(table: pd.DataFrame) -> pd.Series:
+    """1 - Brier / the Brier of always forecasting the slice's own onset rate: the share of the
+    base rate's error the model removes (0: no better than the rate; the rate differs between
+    profiles, as the at-risk set does, so raw Brier scores do not compare)."""
+    rate = table["onset_rate"]
+    return 1 - table["brier"] / (rate * (1 - rate))
+
+
 def markdown(table: pd.DataFrame, spec) -> str:
     """The table as the README shows it."""
     lines = [f"| {spec} target | label source stale | sources stale | median / max staleness | "
-             "continuing-dyad AP | median onset percentile | Brier | onset rate |",
-             "|---|---|---|---|---|---|---|---|"]
-    for row in table.itertuples():
+             "continuing-dyad AP | median onset percentile | Brier | Brier skill | onset rate |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row, skill in zip(table.itertuples(), brier_skill(table)):
         lines.append(f"| {row.target} | {row.label_staleness} | {row.stale_sources} | "
                      f"{row.median_staleness:g} / {row.max_staleness} | {row.continuing_dyad_average_precision:.4f} | "
-                     f"{row.median_onset_percentile:.1f} | {row.brier:.5f} | {row.onset_rate:.4f} |")
+                     f"{row.median_onset_percentile:.1f} | {row.brier:.5f} | {skill:+.3f} | {row.onset_rate:.4f} |")
     return "\n".join(lines)
 
 

@@ -266,15 +266,17 @@ def staleness(
         sys.stdout.write(json.dumps({spec: table.to_dict("records") for spec, table in tables.items()}, indent=2,
                                     default=str) + "\n")
         return
+    from foedus.models.skill import brier_skill
+
     for spec, table in tables.items():
         shown = Table("target", "label source stale", "sources stale", "median / max staleness",
-                      "continuing-dyad AP", "median onset percentile", "Brier", "onset rate",
+                      "continuing-dyad AP", "median onset percentile", "Brier", "Brier skill", "onset rate",
                       title=f"Skill by staleness, {spec}, {model} (continuing dyads, folds 1990-2018)")
-        for row in table.itertuples():
+        for row, skill in zip(table.itertuples(), brier_skill(table)):
             shown.add_row(row.target, str(row.label_staleness), str(row.stale_sources),
                           f"{row.median_staleness:g} / {row.max_staleness}",
                           _fmt(row.continuing_dyad_average_precision), _fmt(row.median_onset_percentile, 1),
-                          _fmt(row.brier, 5), _fmt(row.onset_rate))
+                          _fmt(row.brier, 5), f"{skill:+.3f}", _fmt(row.onset_rate))
         out.print(shown)
 
 

@@ -120,8 +120,9 @@ def _print_pair(result) -> None:
     model = result.model
     lines.append(f"model: {model['name']} {model['registered'] or ''} v{model['version'] or '-'} "
                  f"(run {model['run_id']}); data {result.data['digest']}")
-    lines += _vintage_lines(result.data)
     out.print(Panel("\n".join(lines), title=f"{a} - {b}, {result.year} ({result.label})", expand=False))
+    for line in _vintage_lines(result.data):  # long: printed below the panel, wrapped
+        out.print(line, highlight=False)
     if result.factors:
         table = Table("factor", "value", "unit", "push (log-odds)", title="What pushed the probability up and down")
         for f in result.factors:

@@ -285,10 +285,8 @@ def score(a, b, year: int | None = None, spec: LabelSpec | str = DEFAULT_LABEL_S
         notes.append(f"already allied ({', '.join(allied)}) in {record}: no {context.spec.obligation} "
                      "onset is possible (at_risk_under lists the obligations still open)")
     if context.vintage is not None:
-        notes.append(f"present-day forecast: the alliance record ends in {record}, so pairs allied since are "
-                     "at risk here unless a supplement file (--supplement) records their treaty")
-        if context.vintage["carried_forward"]:
-            notes.append(vintage_summary(context.vintage)["system_note"])
+        notes.append(f"present-day forecast: the alliance record ends in {record}; a pair allied since is at "
+                     "risk here unless --supplement records its treaty")
     in_sample = None if context.model.train_last_year is None else context.year <= context.model.train_last_year
     if in_sample:
         notes.append(f"the model was trained on years up to {context.model.train_last_year}: this score is in-sample")

@@ -68,7 +68,7 @@ def test_a_pair_of_2026_is_scored_with_the_vintage_stated(present, paths, contex
     vintage = {row["source"]: row for row in result.vintage["sources"]}
     assert vintage["atop_alliance"]["last_year"] == 2018 and vintage["atop_alliance"]["staleness"] == 7
     assert vintage["cw_democracy"]["staleness"] == 0 and vintage["gml_mid_ddydisps"]["staleness"] == 15
-    assert result.vintage["carried_forward"] and any("carried forward" in n for n in result.notes)
+    assert result.vintage["carried_forward"] and "carried forward" in result.vintage["system_note"]
     # India and Australia: an ATOP pact without a defense clause since 2005, recorded in 2018
     assert result.already_allied and "any" in result.allied_under and result.probability is None
     assert result.out_of_time is None and result.in_sample is False
