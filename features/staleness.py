@@ -54,6 +54,12 @@ class Vintage:
         return ", ".join(f"{k}+{d}" for d, k in stale) or "fresh"
 
 
+def staleness_of(vintage: dict | None) -> dict[str, int]:
+    """Each source's staleness from a build sidecar's ``vintage`` (``Vintage.rows``); empty for
+    an ordinary build (None): every source read at t-1."""
+    return {row["source"]: int(row["staleness"]) for row in (vintage or {}).get("sources", [])}
+
+
 def column_last_years(key: str, table: pd.DataFrame, last: int) -> dict[str, int]:
     """``source.column``: last year, for the columns of a yearly table that end before ``last``.
 

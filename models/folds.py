@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from foedus.features.errors import InvalidInput
 from foedus.features.labels import labelled
+from foedus.features.staleness import staleness_of
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,7 @@ def label_delay(spec, provenance: dict | None = None) -> int:
     vintage = (provenance or {}).get("vintage")
     if vintage is None:
         return spec.horizon
-    stale = {row["source"]: row["staleness"] for row in vintage["sources"]}
-    return spec.horizon + int(stale[spec.alliance_source.source_key])
+    return spec.horizon + staleness_of(vintage)[spec.alliance_source.source_key]
 
 
 def parse_folds(text: str) -> tuple[Fold, ...]:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from foedus.features.errors import FoedusError, InvalidInput
 from foedus.features.families import declared
+from foedus.features.staleness import staleness_of
 from foedus.features.universe import DYAD_YEAR
 from foedus.models.estimators import feature_columns
 from foedus.models.explain import pair_level, readable, top_pushes
@@ -94,10 +95,6 @@ def load_scoring_model(spec, model_uri: str | None = None, for_year: int | None 
                         int(last) if last is not None else None, getattr(wrapped, "vintage", None))
 
 
-def _staleness(vintage: dict) -> dict[str, int]:
-    return {row["source"]: int(row["staleness"]) for row in vintage["sources"]}
-
-
 def check_vintage(model: ScoringModel, vintage: dict | None, year: int, spec) -> None:
     """Refuse a model trained for another staleness than the forecast of ``year`` has:
     ``vintage`` is the scored table's (None: the ordinary table, every source at t-1)."""
@@ -111,8 +108,8 @@ def check_vintage(model: ScoringModel, vintage: dict | None, year: int, spec) ->
     if model.vintage is None:
         raise InvalidInput(f"{model.uri} was trained with every source fresh; {target} needs the present-day model "
                            f"for {target} (`foedus train -l {spec} --for-year {target}`)")
-    if model.for_year != target or _staleness(model.vintage) != _staleness(vintage):
-        changed = sorted(k for k, d in _staleness(vintage).items() if _staleness(model.vintage).get(k) != d)
+    if model.for_year != target or staleness_of(model.vintage) != staleness_of(vintage):
+        changed = sorted(k for k, d in staleness_of(vintage).items() if staleness_of(model.vintage).get(k) != d)
         raise InvalidInput(f"{model.uri} serves {model.for_year} with another staleness than {target} has now "
                            f"({', '.join(changed) or 'its target year'} differ): train the present-day model for "
                            f"{target} with `foedus train -l {spec} --for-year {target}`")

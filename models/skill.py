@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from foedus.features.staleness import staleness_of
 
 COLUMNS = ("target", "label_staleness", "median_staleness", "max_staleness", "stale_sources",
            "continuing_dyad_average_precision", "median_onset_percentile", "brier", "onset_rate",
@@ -22,7 +23,7 @@ COLUMNS = ("target", "label_staleness", "median_staleness", "max_staleness", "st
 def skill_row(result, vintage: dict | None, label_source: str) -> dict:
     """The table row of one profile's ``BacktestResult``; ``vintage`` its build's (None: fresh)."""
     continuing = result.slices["continuing_dyad"]
-    stale = {row["source"]: row["staleness"] for row in (vintage or {}).get("sources", [])}
+    stale = staleness_of(vintage)
     sources = [d for key, d in stale.items() if "." not in key]
     return {
         "target": "fresh" if vintage is None else str(vintage["target"]),

@@ -26,6 +26,7 @@ from foedus.features.families.geography import region_of
 from foedus.features.families.threat import common_foe_years, common_rivals_of
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec, as_label_spec
 from foedus.features.readers import GML, SYSTEM, TD, TSS, load_source, source_years
+from foedus.features.staleness import staleness_of
 from foedus.features.states import StateRegistry, load_registry
 from foedus.features.supplements import Supplements, read_supplements
 from foedus.features.table import load_sources
@@ -62,8 +63,7 @@ class YearContext:
     def record_year(self) -> int:
         """The last year of the alliance record the at-risk set is read from: t-1, less the
         label source's staleness for a present-day forecast."""
-        stale = {row["source"]: row["staleness"] for row in (self.vintage or {}).get("sources", [])}
-        return self.year - 1 - int(stale.get(self.spec.alliance_source.source_key, 0))
+        return self.year - 1 - staleness_of(self.vintage).get(self.spec.alliance_source.source_key, 0)
 
     @property
     def data(self) -> dict:
@@ -198,7 +198,7 @@ def threat_detail(context: YearContext, a: int, b: int, row: pd.Series, paths: P
     sources = load_sources([GML, TD, TSS, SYSTEM], paths)
     status = row.get("shared_threat", np.nan)
     out = {"status": None if pd.isna(status) else int(status), "common_foes": None, "common_rivals": None}
-    stale = {r["source"]: int(r["staleness"]) for r in (context.vintage or {}).get("sources", [])}
+    stale = staleness_of(context.vintage)
     year = context.year - stale.get(GML, 0)
     first, last = sources.coverage[GML]
     if first <= year - 1 <= last:
