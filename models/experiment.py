@@ -17,8 +17,8 @@ import mlflow
 import pandas as pd
 from foedus.features.errors import FoedusError
 from foedus.features.universe import DYAD_YEAR
-from foedus.models import plots
-from foedus.models.backtest import BacktestResult, fit_final
+from foedus.models import plots, run_view
+from foedus.models.backtest import BacktestResult, fit_final, slice_metrics
 from foedus.models.catalogue import DEFAULT_SEED, make_model
 from foedus.models.estimators import feature_columns
 from foedus.models.folds import label_delay, split
@@ -32,13 +32,10 @@ from foedus.models.tracking import (
 )
 from mlflow.tracking import MlflowClient
 
-HEADLINE = ("average_precision", "roc_auc", "brier", "log_loss", "ece", "median_onset_percentile")
-SLICE_METRICS = ("n", "onsets", "average_precision", "roc_auc", "brier", "median_onset_percentile",
-                 "onsets_in_top_decile", "onsets_in_top_percent")
 # The figure a backtest is judged by (the champion rule, `foedus compare`'s first column): pooled
 # AP on continuing dyads, pairs that were a system dyad in t-1, so that no entry of a state into
 # the system carries the score.
-PRIMARY = "slice_continuing_dyad_average_precision"
+PRIMARY = run_view.PRIMARY
 
 
 def target_year(provenance: dict) -> int | None:
@@ -77,9 +74,39 @@ def _log_training_data(frame: pd.DataFrame, name: str) -> None:
 
 
 def hyperparameters(model_name: str, seed: int, params: dict) -> dict:
-    """``hp_<name>`` for every hyperparameter the model is fitted with (its defaults and ``params``)."""
-    return {f"hp_{k}": v for k, v in make_model(model_name, seed=seed, **params).get_params().items()
-            if k not in ("pipeline",)}
+    """Every hyperparameter the model is fitted with: its defaults overridden by ``params``."""
+    fitted = make_model(model_name, seed=seed, **params).get_params()
+    return {**{k: v for k, v in fitted.items() if k != "pipeline"}, **params}
+
+
+# the all-rows metrics that the headline renames (``run_view.headline``)
+HEADLINE_SOURCES = ("average_precision", "roc_auc", "brier", "ece")
+
+
+def _plain(params: dict) -> dict:
+    """Hyperparameters as JSON values (anything else as its text)."""
+    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in params.items()}
+
+
+def _config(result: BacktestResult, features: list[str], spec, provenance: dict) -> dict:
+    """Everything a backtest was run with, for its ``config.json`` artifact."""
+    return {
+        "model": result.model, "label_spec": str(spec), "horizon": spec.horizon, "seed": result.seed,
+        "folds": [{"test": r.fold.name, "train_years": list(r.train_years), "train_rows": r.train_rows,
+                   "tuned": r.tuning is not None,
+                   "hyperparameters": _plain(hyperparameters(result.model, result.seed, r.params))}
+                  for r in result.folds],
+        "features": features,
+        "label_delay": label_delay(spec, provenance),
+        "vintage": provenance.get("vintage"),
+        "build_key": provenance.get("build_key"),
+        "sources": provenance.get("sources"),
+    }
+
+
+def _model_name(model: str, spec, what: str) -> str:
+    """A logged model's name: which model, label and fold (or ``final``)."""
+    return f"{model}-{spec.name}-{what}"
 
 
 def _log_tuning(tuning) -> None:
@@ -100,49 +127,46 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
     mlflow.set_experiment(experiment_id=experiment_id(spec, root, target is not None))
     tags = {**_tags(provenance, "backtest", model_name, spec), "invocation": invocation}
     title = f"{model_name} backtest" + ("" if target is None else f" for {target}")
-    with mlflow.start_run(run_name=title, tags=tags) as parent:
+    fold_headlines = [run_view.headline(f.metrics, slice_metrics(f.predictions)) for f in result.folds]
+    with mlflow.start_run(run_name=title, tags=tags, description=run_view.backtest_description(
+            result, spec, fold_headlines, target)) as parent:
         mlflow.log_params({
             "model": model_name, "label_spec": str(spec), "horizon": spec.horizon, "seed": seed,
             "folds": ",".join(r.fold.name for r in result.folds), "n_features": len(features),
             "feature_set": data_digest({"features": ",".join(features)}),
-            **hyperparameters(model_name, seed, result.params),
-            # tuned per fold: the parent lists each fold's choice, in fold order
-            **{f"hp_{k}": "/".join(str(r.params.get(k)) for r in result.folds)
-               for k in sorted({k for r in result.folds if r.tuning is not None for k in r.params})},
+            **run_view.main_params([hyperparameters(model_name, seed, r.params) for r in result.folds]),
         })
-        for fold in result.folds:
+        mlflow.log_dict(_config(result, features, spec, provenance), "config.json")
+        for fold, fold_headline in zip(result.folds, fold_headlines, strict=True):
             train, test = split(table, fold.fold, label_delay(spec, provenance))
             with mlflow.start_run(run_name=f"{model_name} {fold.fold.name}", nested=True,
                                   tags={**tags, "kind": "backtest-fold", "fold": fold.fold.name}):
+                fold_hp = hyperparameters(model_name, seed, fold.params)
                 mlflow.log_params({"model": model_name, "fold": fold.fold.name,
                                    "train_first_year": fold.train_years[0], "train_last_year": fold.train_years[1],
                                    "train_rows": fold.train_rows, "test_rows": len(fold.predictions),
-                                   "tuned": fold.tuning is not None,
-                                   **hyperparameters(model_name, seed, fold.params)})
+                                   "tuned": fold.tuning is not None, **run_view.main_params([fold_hp])})
+                mlflow.log_dict({"model": model_name, "fold": fold.fold.name, "hyperparameters": _plain(fold_hp)},
+                                "config.json")
                 _log_tuning(fold.tuning)
-                log_metrics(fold.metrics)
+                log_metrics(fold_headline)
+                log_metrics({k: v for k, v in fold.metrics.items() if k not in HEADLINE_SOURCES})
                 log_metrics({"threat_without_alliance": len(fold.threat_without_alliance),
                              "onsets_without_threat": len(fold.onsets_without_threat)})
                 _log_training_data(table.loc[train, [*DYAD_YEAR, "onset", *features]],
                                    f"{spec.name} train <= {fold.train_years[1]}")
                 log_frame(fold.predictions, "predictions/predictions.parquet")
                 if log_models:
-                    log_onset_model(fold.model, getattr(fold.model, "features_", features), table.loc[test], spec)
-            log_metrics({f"{k}": fold.metrics[k] for k in HEADLINE}, prefix=f"fold_{fold.fold.name}_")
+                    log_onset_model(fold.model, getattr(fold.model, "features_", features), table.loc[test], spec,
+                                    name=_model_name(model_name, spec, fold.fold.name),
+                                    description=f"{model_name} of {spec} fitted on {fold.train_years[0]}-"
+                                                f"{fold.train_years[1]}; forecasts the test block {fold.fold.name} "
+                                                "out of time")
 
-        log_metrics(result.pooled)
-        # average_precision above is pooled over the folds' forecasts; these two say which is which
-        log_metrics({"pooled_average_precision": result.pooled["average_precision"],
-                     "mean_fold_average_precision": result.mean_fold_average_precision})
-        for name, metrics in result.slices.items():
-            log_metrics({k: metrics[k] for k in SLICE_METRICS},
-                        prefix=f"slice_{name}_")
+        log_metrics(run_view.headline(result.pooled, result.slices))
+        log_metrics({"all_rows_average_precision_mean_of_folds": result.mean_fold_average_precision,
+                     "threat_without_alliance": len(result.threat_without_alliance)})
         formation = result.formation_by_era
-        log_metrics({"threat_without_alliance": len(result.threat_without_alliance),
-                     "onsets_without_threat": len(result.onsets_without_threat)})
-        for era, row in formation.iterrows():
-            log_metrics({"threat_formation_rate": row["threat_formation_rate"],
-                         "no_threat_formation_rate": row["no_threat_formation_rate"]}, prefix=f"era_{era}_")
         log_frame(result.predictions, "predictions/all_folds.parquet")
         log_frame(pd.DataFrame(result.slices).T.reset_index(names="slice"), "metrics/slices.csv")
         log_frame(pd.DataFrame({r.fold.name: r.metrics for r in result.folds}).T.reset_index(names="fold"),
@@ -185,30 +209,45 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
     target = target_year(provenance)
     backtest_run = latest_backtest(spec, model_name, root, target)
     if backtest_run is None:
-        present = "" if target is None else f" --for-year {target}"
-        raise FoedusError(f"no finished backtest of {model_name} for {spec}{present.replace(' --', ' ')}: run "
-                          f"`foedus backtest -l {spec}{present} --models {model_name}` first (the champion rule "
+        which, option = ("", "") if target is None else (f" for {target}", f" --for-year {target}")
+        raise FoedusError(f"no finished backtest of {model_name} for {spec}{which}: run "
+                          f"`foedus backtest -l {spec}{option} --models {model_name}` first (the champion rule "
                           "needs its average precision)")
-    ap = backtest_run.data.metrics.get(PRIMARY, float("nan"))
+    ap = run_view.run_metric(backtest_run, PRIMARY)
+    ap = float("nan") if ap is None else ap
     final = fit_final(table, model_name, seed=seed, params=params, horizon=label_delay(spec, provenance))
     X = final.train
     mlflow.set_experiment(experiment_id=experiment_id(spec, root, target is not None))
     tags = {**_tags(provenance, "train", model_name, spec), "backtest_run_id": backtest_run.info.run_id}
     title = f"{model_name} final" + ("" if target is None else f" for {target}")
+    chosen = hyperparameters(model_name, seed, final.params)
     with mlflow.start_run(run_name=title, tags=tags) as run:
         mlflow.log_params({"model": model_name, "label_spec": str(spec), "seed": seed, "train_rows": len(X),
                            "train_first_year": int(X["year"].min()), "train_last_year": int(X["year"].max()),
-                           "tuned": final.tuning is not None, **hyperparameters(model_name, seed, final.params)})
+                           "tuned": final.tuning is not None, **run_view.main_params([chosen])})
+        mlflow.log_dict({"model": model_name, "label_spec": str(spec), "seed": seed, "features": final.features,
+                         "hyperparameters": _plain(chosen), "vintage": provenance.get("vintage"),
+                         "backtest_run_id": backtest_run.info.run_id}, "config.json")
         _log_tuning(final.tuning)
-        log_metrics({"backtest_continuing_dyad_average_precision": ap, "train_onsets": float(final.train_onsets)})
+        log_metrics({f"backtest_{PRIMARY}": ap, "train_onsets": float(final.train_onsets)})
         _log_training_data(X[[*DYAD_YEAR, "onset", *feature_columns(table)]], f"{spec.name} all years")
-        info = log_onset_model(final.model, final.features, X, spec, vintage=provenance.get("vintage"))
+        info = log_onset_model(final.model, final.features, X, spec, vintage=provenance.get("vintage"),
+                               name=_model_name(model_name, spec, "final" if target is None else f"for{target}"),
+                               description=f"{model_name} of {spec} fitted on every labelled year "
+                                           f"({int(X['year'].min())}-{int(X['year'].max())})"
+                                           + ("" if target is None else f", sources as stale as in {target}"))
         if hasattr(final.model, "feature_importances_"):
             _log_figure(plots.feature_importance(final.model), "plots/feature_importance.png")
         name = registered_name(spec, target)
         version = mlflow.register_model(info.model_uri, name, tags={
             "model": model_name, "backtest_run_id": backtest_run.info.run_id, **_present_tags(provenance)})
-        promotion = promote_if_better(MlflowClient(), name, version.version, ap)
+        client = MlflowClient()
+        promotion = promote_if_better(client, name, version.version, ap)
+        client.update_registered_model(name, description=run_view.registered_model_description(spec, target))
+        client.update_model_version(name, version.version, description=run_view.version_description(
+            model_name, spec, backtest_run.info.run_id, promotion))
+        mlflow.set_tag("mlflow.note.content", run_view.version_description(
+            model_name, spec, backtest_run.info.run_id, promotion) + f" Registered as {name} v{version.version}.")
         mlflow.set_tag("registered_version", version.version)
         mlflow.set_tag("champion", str(promotion.promoted).lower())
     return run.info.run_id, promotion
@@ -233,10 +272,10 @@ def compare_runs(root: Path, spec=None, last: int = 20) -> pd.DataFrame:
     rows = [{
         "model": r.data.tags.get("model"),
         "label_spec": r.data.tags.get("label_spec"),
-        "continuing_dyad_average_precision": r.data.metrics.get(PRIMARY),
-        "average_precision": r.data.metrics.get("average_precision"),
-        "median_onset_percentile": r.data.metrics.get("slice_continuing_dyad_median_onset_percentile"),
-        "mean_fold_average_precision": r.data.metrics.get("mean_fold_average_precision"),
+        "continuing_dyad_average_precision": run_view.run_metric(r, PRIMARY),
+        "average_precision": run_view.run_metric(r, "all_rows_average_precision"),
+        "median_onset_percentile": run_view.run_metric(r, "continuing_dyads_median_onset_percentile"),
+        "mean_fold_average_precision": run_view.run_metric(r, "all_rows_average_precision_mean_of_folds"),
         "roc_auc": r.data.metrics.get("roc_auc"),
         "brier": r.data.metrics.get("brier"),
         "started": pd.Timestamp(r.info.start_time, unit="ms"),

@@ -65,14 +65,21 @@ def experiment_name(spec, present: bool = False) -> str:
 def experiment_id(spec, root: Path, present: bool = False) -> str:
     """The experiment of a label spec (of its present-day models if ``present``), created with
     its artifacts inside ``mlruns/`` if local."""
+    from foedus.models.run_view import experiment_tags
+
     client = MlflowClient()
     name = experiment_name(spec, present)
+    tags = {"label_spec": str(spec), **experiment_tags(spec, present)}
     found = client.get_experiment_by_name(name)
     if found is not None:
+        # experiments made by an older foedus get the UI's kind, description and saved view too
+        for key, value in tags.items():
+            if found.tags.get(key) != value:
+                client.set_experiment_tag(found.experiment_id, key, value)
         return found.experiment_id
     folder = artifact_root(mlflow.get_tracking_uri())
     location = (folder / name).as_uri() if folder is not None else None
-    return client.create_experiment(name, artifact_location=location, tags={"label_spec": str(spec)})
+    return client.create_experiment(name, artifact_location=location, tags=tags)
 
 
 def data_digest(sources: dict[str, str]) -> str:
@@ -119,9 +126,11 @@ def onset_signature(features: list[str]):
     return ModelSignature(inputs=Schema(columns), outputs=Schema([ColSpec("double", "probability")]))
 
 
-def log_onset_model(estimator, features: list[str], example, spec, name: str = "model", vintage: dict | None = None):
+def log_onset_model(estimator, features: list[str], example, spec, name: str = "model", vintage: dict | None = None,
+                    description: str | None = None):
     """Log a fitted estimator as a pyfunc with signature and input example; returns ModelInfo.
-    ``vintage``: a present-day model's (the build sidecar's), kept with the model."""
+    ``vintage``: a present-day model's (the build sidecar's), kept with the model;
+    ``description``: what it was fitted on, shown on the logged model's page."""
     from foedus.models.estimators import feature_columns
     from foedus.models.pyfunc import OnsetModel
 
@@ -132,6 +141,7 @@ def log_onset_model(estimator, features: list[str], example, spec, name: str = "
         name=name, python_model=wrapped, signature=signature, input_example=example.head(5),
         # pinned requirements: inferring them costs seconds per model (ML-NOTES)
         pip_requirements=_requirements(),
+        tags={"label_spec": str(spec), **({"mlflow.note.content": description} if description else {})},
     )
 
 

@@ -132,3 +132,11 @@ def _swap_pairs(table):
 def swap_pairs():
     """``swap_pairs(table)``: swap ccode1/ccode2 and every column pair named <x>1/<x>2."""
     return _swap_pairs
+
+
+@pytest.fixture(scope="session")
+def small_table(paths):
+    """The feature table with ATOP any-obligation labels for 1946-1991, built in memory."""
+    from foedus.jobs import build
+
+    return build("atop:any:1", 1946, 1991, paths=paths, write=False).table

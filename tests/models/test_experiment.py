@@ -10,6 +10,7 @@ from foedus.features.labels import LabelSpec
 from foedus.models.backtest import run_backtest
 from foedus.models.experiment import compare_runs, latest_backtest, log_backtest, train_final
 from foedus.models.folds import Fold
+from foedus.models.run_view import HEADLINE, PRIMARY, VIEW_KEY
 from foedus.models.tracking import configure
 from mlflow.tracking import MlflowClient
 
@@ -59,11 +60,25 @@ def test_a_backtest_logs_a_parent_run_with_a_nested_run_per_fold(table, store):
     client = MlflowClient()
     parent = client.get_run(summary.run_id)
     assert parent.data.tags["kind"] == "backtest" and parent.data.tags["model"] == "lightgbm"
-    assert parent.data.metrics["average_precision"] == pytest.approx(summary.pooled["average_precision"])
-    assert "slice_shared_threat_n" in parent.data.metrics and "fold_1966-1970_average_precision" in parent.data.metrics
+    assert parent.data.metrics["all_rows_average_precision"] == pytest.approx(summary.pooled["average_precision"])
+    # the parent carries the headline only, under self-explaining names; folds carry their own
+    extra = {"all_rows_average_precision_mean_of_folds", "threat_without_alliance"}
+    assert set(parent.data.metrics) == {*HEADLINE, *extra}
+    assert parent.data.metrics[PRIMARY] == pytest.approx(summary.slices["continuing_dyad"]["average_precision"])
+    assert "continuing-dyad AP" in parent.data.tags["mlflow.note.content"]
+    assert "| 1966-1970 |" in parent.data.tags["mlflow.note.content"]
+    assert not any(k.startswith("hp_") for k in parent.data.params) and parent.data.params["num_leaves"]
+    config = mlflow.artifacts.load_dict(f"runs:/{summary.run_id}/config.json")
+    assert [f["test"] for f in config["folds"]] == ["1966-1970", "1971-1975"] and config["features"]
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert experiment.tags["mlflow.note.content"] and f"mlflow.sharedViewState.{VIEW_KEY}" in experiment.tags
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{summary.run_id}'")
     assert sorted(c.data.tags["fold"] for c in children) == ["1966-1970", "1971-1975"]
     child = children[0]
+    fold_result = next(f for f in summary.folds if f.fold.name == child.data.tags["fold"])
+    assert child.data.metrics["all_rows_average_precision"] == pytest.approx(fold_result.metrics["average_precision"])
+    assert PRIMARY in child.data.metrics and "log_loss" in child.data.metrics
     assert child.inputs.dataset_inputs, "the training data is logged with mlflow.data"
     local = mlflow.artifacts.download_artifacts(run_id=child.info.run_id,
                                                 artifact_path="predictions/predictions.parquet")
@@ -76,6 +91,8 @@ def test_a_backtest_logs_a_parent_run_with_a_nested_run_per_fold(table, store):
     # the logged model gives the fold's forecasts back (it reads year: each year's level is set over its rows)
     fold = next(f for f in summary.folds if f.fold.name == child.data.tags["fold"])
     logged_model = next(m for m in models if m.source_run_id == child.info.run_id)
+    assert logged_model.name == f"lightgbm-{SPEC.name}-{fold.fold.name}"
+    assert "out of time" in logged_model.tags["mlflow.note.content"]
     test_rows = table[table["year"].between(fold.fold.first, fold.fold.last) & table["at_risk"].fillna(False)]
     reloaded = mlflow.pyfunc.load_model(logged_model.model_uri).predict(test_rows)
     assert reloaded["probability"].to_numpy() == pytest.approx(forecasts["probability"].to_numpy(), rel=1e-9)
@@ -96,13 +113,17 @@ def test_tuned_hyperparameters_are_logged_per_fold_with_every_candidates_score(t
     run_id = log_backtest(result, table, SPEC, provenance={}, root=store, log_models=False)
     client = MlflowClient()
     parent = client.get_run(run_id)
-    assert parent.data.params["hp_num_leaves"] == "/".join(str(f.params["num_leaves"]) for f in result.folds)
-    assert parent.data.metrics["pooled_average_precision"] == pytest.approx(result.pooled["average_precision"])
+    chosen = [str(f.params["num_leaves"]) for f in result.folds]
+    assert parent.data.params["num_leaves"] == (chosen[0] if len(set(chosen)) == 1 else "/".join(chosen))
+    assert parent.data.metrics["all_rows_average_precision"] == pytest.approx(result.pooled["average_precision"])
+    config = mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json")
+    logged = [f["hyperparameters"]["num_leaves"] for f in config["folds"]]
+    assert logged == [f.params["num_leaves"] for f in result.folds]
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
     for child in children:
         fold = next(f for f in result.folds if f.fold.name == child.data.tags["fold"])
         assert child.data.params["tuned"] == "True"
-        assert child.data.params["hp_n_rounds"] == str(fold.params["n_rounds"])
+        assert child.data.params["n_rounds"] == str(fold.params["n_rounds"])
         local = mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="tuning/scores.csv")
         assert len(pd.read_csv(local)) == 8  # 2 sizes x 2 round counts x with and without the climate
 
@@ -124,6 +145,14 @@ def test_train_needs_a_backtest_then_registers_and_compare_lists_it(table, store
     _, promotion = train_final(table, SPEC, "base-rate", provenance={}, root=store)
     primary = summary.slices["continuing_dyad"]["average_precision"]
     assert promotion.promoted and promotion.average_precision == pytest.approx(primary)
+    client = MlflowClient()
+    version = client.get_model_version(promotion.name, promotion.version)
+    assert "first champion" in version.description and summary.run_id in version.description
+    assert "champion" in client.get_registered_model(promotion.name).description
+    # a second final fit that does not beat it says why it is not the champion
+    _, second = train_final(table, SPEC, "base-rate", provenance={}, root=store)
+    assert not second.promoted
+    assert "does not beat" in client.get_model_version(second.name, second.version).description
     listed = compare_runs(store, SPEC)
     assert listed.loc[0, "model"] == "base-rate" and listed.loc[0, "average_precision"] == pytest.approx(
         summary.pooled["average_precision"])
