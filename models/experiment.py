@@ -128,8 +128,9 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
     tags = {**_tags(provenance, "backtest", model_name, spec), "invocation": invocation}
     title = f"{model_name} backtest" + ("" if target is None else f" for {target}")
     fold_headlines = [run_view.headline(f.metrics, slice_metrics(f.predictions)) for f in result.folds]
-    with mlflow.start_run(run_name=title, tags=tags, description=run_view.backtest_description(
-            result, spec, fold_headlines, target)) as parent:
+    description = run_view.backtest_description(result, spec, fold_headlines, target)
+    with mlflow.start_run(run_name=title, tags=tags, description=description) as parent:
+        mlflow.log_text(description, "summary.md")  # at the top: the compare page previews common files
         mlflow.log_params({
             "model": model_name, "label_spec": str(spec), "horizon": spec.horizon, "seed": seed,
             "folds": ",".join(r.fold.name for r in result.folds), "n_features": len(features),

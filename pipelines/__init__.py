@@ -12,12 +12,15 @@ The notebook API (each CLI command is a thin layer over one of these):
 - ``foedus.backtest(spec, models)``: out-of-time backtests (computed, then logged to MLflow; ``foedus backtest``).
 - ``foedus.train(spec, model)``: the final model, registered with the champion rule (``foedus train``).
 - ``foedus.compare(spec)``: the latest backtest runs (``foedus compare``).
-- ``foedus.run(spec)``: the main job end to end (``foedus run``); returns a ``RunResult``.
+- ``foedus.run(specs)``: the main job end to end for one or several labels (``foedus run``); returns a ``RunResult``.
 - ``foedus.LabelSpec``: which alliances count as an onset.
 - ``foedus.score(a, b, year)``: one pair's probability, percentile and reasons (``foedus score``).
 - ``foedus.score_batch(pairs)``: a table of pairs, row by row (``foedus score --input``).
 - ``foedus.rank(year)``: the likeliest new alliances of a year (``foedus rank``).
 - ``foedus.threats(year)``: pairs sharing a threat without an alliance, and what holds them back (``foedus threats``).
+- ``foedus.report(run_id)``: the self-contained HTML report of a backtest, logged to its run (``foedus report``).
+- ``foedus.start_server()`` / ``foedus.ui_links(base)`` / ``foedus.stop_server(process)``: the MLflow UI on the
+  project's store and the links to open (``foedus ui``).
 - ``foedus.cite(spec)``: BibTeX or text references for the sources a build used (``foedus cite``).
 
 Names are imported lazily, so ``import foedus.features`` never loads the CLI or models.
@@ -40,6 +43,10 @@ _API = {
     "BuildResult": "foedus.jobs",
     "RunResult": "foedus.jobs",
     "cite": "foedus.jobs",
+    "report": "foedus.report",
+    "start_server": "foedus.ui",
+    "ui_links": "foedus.ui",
+    "stop_server": "foedus.ui",
     "score": "foedus.scoring",
     "score_batch": "foedus.scoring",
     "rank": "foedus.scoring",

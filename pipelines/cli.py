@@ -174,13 +174,18 @@ def _fmt(x, digits=4) -> str:
 
 
 def _print_backtest(summary) -> None:
+    out.print(_backtest_line(summary))
+
+
+def _backtest_line(summary) -> str:
     folds = "  ".join(f"{r.fold.name}: {_fmt(r.metrics['average_precision'])}" for r in summary.folds)
     continuing = summary.slices.get("continuing_dyad", {})
-    out.print(f"[bold]{summary.model}[/bold]  continuing-dyad AP {_fmt(continuing.get('average_precision'))}  "
-              f"median onset percentile {_fmt(continuing.get('median_onset_percentile'), 1)}  "
-              f"all-rows AP {_fmt(summary.pooled['average_precision'])}  "
-              f"ROC-AUC {_fmt(summary.pooled['roc_auc'], 3)}  Brier {_fmt(summary.pooled['brier'], 5)}  "
-              f"ECE {_fmt(summary.pooled['ece'])}  | AP by fold  {folds}  | run {summary.run_id}")
+    return (f"[bold]{summary.model}[/bold] {summary.label_spec}  "
+            f"continuing-dyad AP {_fmt(continuing.get('average_precision'))}  "
+            f"median onset percentile {_fmt(continuing.get('median_onset_percentile'), 1)}  "
+            f"all-rows AP {_fmt(summary.pooled['average_precision'])}  "
+            f"ROC-AUC {_fmt(summary.pooled['roc_auc'], 3)}  Brier {_fmt(summary.pooled['brier'], 5)}  "
+            f"ECE {_fmt(summary.pooled['ece'])}  | AP by fold  {folds}  | run {summary.run_id}")
 
 
 def _print_compare(frame) -> None:
@@ -308,29 +313,106 @@ def compare(
 
 @app.command()
 def run(
-    spec: str = _spec_option(),
+    specs: list[str] = typer.Option(
+        ["atop:any:1", "atop:defense:1"], "--label-spec", "-l",
+        help=SPEC_HELP + " Repeat for several labels (default: ATOP any and ATOP defense)."),
     models: str = typer.Option(ALL_MODELS, help=MODELS_HELP),
     folds: str | None = typer.Option(None, help="Test blocks (default: five blocks 1919-2018)."),
     final_model: str = typer.Option("lightgbm", help="The model to train on all years and register."),
-    present: bool = typer.Option(True, help="Also backtest and train the final model's present-day model for this "
-                                 "year (what `foedus rank --year <this year>` uses)."),
+    present: bool = typer.Option(True, help="Also backtest and train the first label's present-day model for this "
+                                 "year and rank this year's likeliest new alliances."),
+    report: bool = typer.Option(True, help="Write the HTML report of the final model's backtest."),
 ) -> None:
-    """The main job end to end: fetch and verify the data, build, backtest every model, train, compare."""
+    """The main job end to end: fetch and verify, build, backtest every model, train, compare (each label),
+    this year's present-day model and top pairs, the report."""
+    from foedus.cli_scoring import print_rank
     from foedus.features.summary import threat_onset_summary
     from foedus.features.years import NEXT_YEAR
     from foedus.jobs import run as run_job
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    result = run_job(spec, models=models, folds=folds, final_model=final_model, show_progress=out.is_terminal,
-                     on_model=_print_backtest, present_year=NEXT_YEAR - 1 if present else None)
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=out, transient=False, disable=not out.is_terminal)
+    task = progress.add_task("main job", total=None)
+
+    def on_step(name: str, done: int, total: int) -> None:
+        progress.update(task, description=name, completed=done, total=total)
+        if not out.is_terminal:  # logs get one line per step instead of a bar
+            out.print(f"[{done + 1}/{total}] {name}", markup=False, highlight=False)
+
+    with progress:
+        result = run_job(specs, models=models, folds=folds, final_model=final_model, show_progress=out.is_terminal,
+                         on_model=lambda r: progress.console.print(_backtest_line(r)), on_step=on_step,
+                         present_year=NEXT_YEAR - 1 if present else None, write_report=report)
+        progress.update(task, description="done", completed=len(result.steps))
     out.print("[green]raw data verified[/green]")
-    _report_build(result.build)
-    _print_threat_summary(threat_onset_summary(result.build.table))
-    _print_compare(result.compare)
-    out.print(f"final {final_model}: run {result.train_run}; {result.promotion.describe()}")
+    for label in result.labels:
+        out.rule(str(label.spec))
+        _report_build(label.build)
+        _print_threat_summary(threat_onset_summary(label.build.table))
+        _print_compare(label.compare)
+        out.print(f"final {final_model}: run {label.train_run}; {label.promotion.describe()}")
     if result.present_train is not None:
         run_id, promotion = result.present_train
-        out.print(f"present-day {final_model} for {result.present_year}: run {run_id}; {promotion.describe()}; "
-                  f"forecast with `foedus rank --year {result.present_year} -l {spec}`")
+        out.rule(f"{result.present_year}")
+        out.print(f"present-day {final_model} for {result.present_year}: run {run_id}; {promotion.describe()}")
+        print_rank(result.top, result.present_spec)
+    _print_summary(result)
+
+
+def _print_summary(result) -> None:
+    """What the main job wrote where, how long it took, and what to open next."""
+    from foedus.features.config import Paths
+    from foedus.models.registry import registered_name
+    from foedus.models.tracking import tracking_uri
+
+    paths = Paths.discover()
+    table = Table("what", "where", title=f"Main job done in {_duration(result.seconds)}")
+    table.add_row("raw data (verified)", str(paths.raw))
+    for label in result.labels:
+        table.add_row(f"dyad-year table, {label.spec}", str(label.build.path))
+        table.add_row(f"champion, {label.spec}", f"models:/{registered_name(label.spec)}@champion "
+                                                 f"(v{label.promotion.version} trained now)")
+    if result.present_train is not None:
+        name = registered_name(result.present_spec, result.present_year)
+        table.add_row(f"present-day model, {result.present_year}", f"models:/{name}@champion")
+    table.add_row("MLflow store", tracking_uri(paths.root))
+    if result.report is not None:
+        table.add_row("report", str(result.report.html))
+    table.add_row("open the UI", "foedus ui  (or .venv/bin/foedus ui)")
+    out.print(table)
+    slow = sorted(result.steps, key=lambda s: -s[1])[:3]
+    out.print("longest steps: " + "; ".join(f"{name} {_duration(sec)}" for name, sec in slow), highlight=False)
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+@app.command()
+def ui(port: int | None = typer.Option(None, help="Port on 127.0.0.1 (default: a free one).")) -> None:
+    """Start the MLflow UI on the project's store and print where to look; Ctrl-C stops it."""
+    from foedus.ui import start_server, stop_server, ui_links
+
+    if port is not None and not 0 < port < 65536:
+        raise FoedusError(f"--port {port}: give a TCP port between 1 and 65535")
+    process, base = start_server(port=port)
+    try:
+        links = ui_links(base)
+        out.print(f"MLflow UI on {base} (process {process.pid}); Ctrl-C stops it", markup=False, highlight=False)
+        for name, url in links.experiments.items():
+            out.print(f"  {name}: {url}", markup=False, highlight=False)
+        if links.compare:
+            out.print(f"  compare the latest backtest's {len(links.compared_runs)} models: {links.compare}",
+                      markup=False, highlight=False)
+        else:
+            out.print("  no backtest yet: run `foedus run` or `foedus backtest` first", markup=False)
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_server(process)
 
 
 @app.command()
@@ -359,8 +441,8 @@ def cite(
     err.print(summary, markup=False, highlight=False)
 
 
-# score, rank and threats live in their own module and register themselves on ``app``
-from foedus import cli_scoring  # noqa: E402,F401
+# score, rank, threats and report live in their own modules and register themselves on ``app``
+from foedus import cli_report, cli_scoring  # noqa: E402,F401
 
 
 def main() -> None:

@@ -199,6 +199,11 @@ def rank(
     if as_json:
         _json(_listing(frame))
         return
+    print_rank(frame, spec)
+
+
+def print_rank(frame, spec) -> None:
+    """A ``foedus.scoring.rank`` listing as a table, with the model and data behind it."""
     table = Table("#", "pair", "probability", "percentile", "main reason",
                   title=f"Likeliest new alliances, {spec}, {frame.attrs['year']}")
     for i, row in enumerate(frame.itertuples(), start=1):

@@ -21,7 +21,7 @@ from foedus.features.labels import as_label_spec as _spec
 from foedus.features.manifest import load_manifest
 from foedus.features.readers import load_source, source_years
 from foedus.features.summary import threat_onset_summary
-from foedus.features.years import FIRST_YEAR, LAST_YEAR, NEXT_YEAR
+from foedus.features.years import FIRST_YEAR, LAST_YEAR
 
 
 def fetch_data(origin: str | Path | None = None, *, force: bool = False, paths: Paths | None = None,
@@ -159,42 +159,6 @@ def compare(spec: LabelSpec | str | None = None, *, last: int = 20, paths: Paths
 
 
 @dataclass(frozen=True)
-class RunResult:
-    """What the main job did: the build, each model's backtest, the final model and the comparison."""
-
-    build: BuildResult
-    backtests: list  # BacktestResult per model, each with its run_id
-    train_run: str  # the final model's run id
-    promotion: object  # foedus.models.registry.Promotion: did the champion alias move?
-    compare: pd.DataFrame
-    present_year: int | None = None  # the year the present-day model was trained for
-    present_train: tuple | None = None  # its (run id, Promotion)
-
-
-def run(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, models: str | Sequence[str] | None = None,
-        folds: str | Sequence | None = None, final_model: str = "lightgbm", paths: Paths | None = None,
-        show_progress: bool = True, on_model=None, present_year: int | None = NEXT_YEAR - 1) -> RunResult:
-    """The main job, end to end: fetch and verify the raw data, build the feature table, backtest
-    every model out of time, train and register the final model (LightGBM), compare; then
-    backtest and train the present-day model for ``present_year`` (default: this year; None
-    skips it), which ``foedus score/rank --year`` use for that year."""
-    from foedus.models.catalogue import model_spec
-
-    paths = paths or Paths.discover()
-    model_spec(final_model)  # a typo fails now, not after the backtests
-    fetch_data(paths=paths, show_progress=show_progress)
-    built = build(spec, paths=paths)
-    results = backtest(spec, models, folds, paths=paths, on_model=on_model)
-    run_id, promotion = train(spec, final_model, paths=paths)
-    compared = compare(spec, last=len(results), paths=paths)
-    present = None
-    if present_year is not None:
-        present = train(spec, final_model, for_year=present_year, paths=paths, on_backtest=on_model)
-    return RunResult(build=built, backtests=results, train_run=run_id, promotion=promotion, compare=compared,
-                     present_year=present_year, present_train=present)
-
-
-@dataclass(frozen=True)
 class Cited:
     """What ``cite`` returns: the sources, the references to cite for them, and where the list came from."""
 
@@ -311,3 +275,7 @@ def skill_by_staleness(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, targets: Sequ
         mlflow.log_text(markdown(table, spec), "skill/skill_by_staleness.md")
         mlflow.log_figure(plots.skill_by_staleness({str(spec): table}), "skill/skill_by_staleness.png")
     return table
+
+
+# the main job sequences the functions above; re-exported here as the notebook API
+from foedus.main_job import LabelRun, RunResult, run  # noqa: E402,F401

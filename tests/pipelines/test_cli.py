@@ -30,7 +30,7 @@ def project(tmp_path, paths):
     "command",
     [[], ["data"], ["data", "fetch"], ["data", "status"], ["states"], ["states", "resolve"], ["build"], ["run"],
      ["features"], ["features", "list"], ["describe"], ["backtest"], ["train"], ["compare"], ["cite"],
-     ["score"], ["rank"], ["threats"]],
+     ["score"], ["rank"], ["threats"], ["ui"], ["report"]],
 )
 def test_every_command_has_help(command):
     from foedus.cli import app
@@ -160,20 +160,31 @@ def test_unknown_label_spec(project, spec, fragment):
 
 
 def test_main_job_runs_end_to_end_from_the_mirror(tmp_path, mirror):
-    # the full job backtests five models on five folds (minutes); here two fast models, one fold
+    # the full job backtests five models on five folds per label (minutes); here two fast models, one fold
     env = {"FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": str(tmp_path / "data"), "FOEDUS_MIRROR": str(mirror),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"}
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
+           "FOEDUS_REPORTS_DIR": str(tmp_path / "reports")}
     result = foedus("run", "--models", "base-rate,logit-threat", "--folds", "1990-1994", "--final-model",
                     "logit-threat", env_extra=env)
     assert result.returncode == 0, result.stderr
     assert "raw data verified" in result.stdout and "5,320" in result.stdout
-    assert "logit-threat" in result.stdout and "is the first champion" in result.stdout
     from foedus.features.years import NEXT_YEAR
 
-    assert f"present-day logit-threat for {NEXT_YEAR - 1}" in result.stdout
-    assert f"foedus-onset-atop_any_h1-for{NEXT_YEAR - 1} v1" in result.stdout
+    year = NEXT_YEAR - 1
+    # both labels by default, each with its champion
+    for spec in ("atop_any_h1", "atop_defense_h1"):
+        assert f"foedus-onset-{spec} v1" in result.stdout and (tmp_path / "data" / "processed" /
+                                                                f"dyad_years_{spec}.parquet").is_file()
+    assert result.stdout.count("is the first champion") == 3  # any, defense, and this year's present-day model
+    assert f"present-day logit-threat for {year}" in result.stdout
+    assert f"foedus-onset-atop_any_h1-for{year} v1" in result.stdout
+    # this year's ten likeliest new alliances, then what was written where
+    assert f"Likeliest new alliances, atop:any:1, {year}" in result.stdout and "\n│ 10 │" in result.stdout
+    assert "Main job done in" in result.stdout and "foedus ui" in result.stdout
+    assert "[1/" in result.stdout and "atop:defense:1: backtest model 2 of 2" in result.stdout  # progress
+    reports = list((tmp_path / "reports").glob("*/report.html"))
+    assert len(reports) == 1 and str(reports[0]) in result.stdout.replace("\n", "")
     assert (tmp_path / "mlruns" / "mlflow.db").is_file()
-    assert (tmp_path / "data" / "processed" / "dyad_years_atop_any_h1.parquet").is_file()
 
 
 def test_features_list_prints_and_writes_the_catalogue(project, tmp_path):

@@ -1,0 +1,142 @@
+"""The main job (``foedus run``, ``make run``), end to end: fetch and verify the raw data; for
+each label (ATOP any and ATOP defense by default) build, backtest every model out of time,
+train and register the champion, compare; train this year's present-day model for the first
+label and rank the likeliest new alliances of this year; write the HTML report. Each step is a
+function of ``foedus.jobs`` / ``foedus.scoring`` / ``foedus.report``; this module only
+sequences them and reports progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+from foedus.features.build import BuildResult
+from foedus.features.config import Paths
+from foedus.features.labels import LabelSpec
+from foedus.features.labels import as_label_spec as _spec
+from foedus.features.years import NEXT_YEAR
+from foedus.jobs import backtest, build, compare, fetch_data, train
+
+MAIN_LABELS = ("atop:any:1", "atop:defense:1")
+TOP_PAIRS = 10
+
+
+@dataclass(frozen=True)
+class LabelRun:
+    """One label's part of the main job."""
+
+    spec: LabelSpec
+    build: BuildResult
+    backtests: list  # BacktestResult per model, each with its run_id
+    train_run: str  # the final model's run id
+    promotion: object  # foedus.models.registry.Promotion: did the champion alias move?
+    compare: pd.DataFrame
+
+
+@dataclass
+class RunResult:
+    """What the main job did and wrote."""
+
+    labels: list[LabelRun]
+    present_year: int | None = None  # the year the present-day model was trained for
+    present_spec: LabelSpec | None = None
+    present_train: tuple | None = None  # its (run id, Promotion)
+    top: pd.DataFrame | None = None  # the likeliest new alliances of present_year (foedus.scoring.rank)
+    report: object | None = None  # foedus.report.ReportResult
+    seconds: float = 0.0
+    steps: list[tuple[str, float]] = field(default_factory=list)  # (step, seconds) in order
+
+    # the first label's results, as before several labels were run
+    @property
+    def build(self) -> BuildResult:
+        return self.labels[0].build
+
+    @property
+    def promotion(self):
+        return self.labels[0].promotion
+
+
+def plan(specs: Sequence[LabelSpec], n_models: int, present: bool, report: bool) -> list[str]:
+    """The steps of the main job, in order (what the progress bar counts)."""
+    steps = ["fetch and verify the raw data"]
+    for spec in specs:
+        steps += [f"{spec}: build"] + [f"{spec}: backtest model {i + 1} of {n_models}" for i in range(n_models)]
+        steps += [f"{spec}: train the final model"]
+    if present:
+        steps += [f"{specs[0]}: present-day model for {NEXT_YEAR - 1}", f"{specs[0]}: rank {NEXT_YEAR - 1}"]
+    if report:
+        steps.append("write the report")
+    return steps
+
+
+def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
+        models: str | Sequence[str] | None = None, folds: str | Sequence | None = None,
+        final_model: str = "lightgbm", paths: Paths | None = None, show_progress: bool = True,
+        on_model: Callable | None = None, on_step: Callable[[str, int, int], None] | None = None,
+        present_year: int | None = NEXT_YEAR - 1, top: int = TOP_PAIRS, write_report: bool = True) -> RunResult:
+    """Run the main job. ``specs``: one label spec or several (default ATOP any and ATOP defense).
+    ``present_year`` (default this year; None skips it): the first label's present-day model is
+    backtested and trained for it and its ``top`` likeliest new alliances ranked. ``on_step(step,
+    done, total)`` is called as each step starts (the CLI's progress bar), ``on_model(result)``
+    as each backtest finishes."""
+    from foedus.models.catalogue import MODELS, model_names, model_spec
+
+    started = time.monotonic()
+    paths = paths or Paths.discover()
+    specs = [_spec(s) for s in ([specs] if isinstance(specs, str | LabelSpec) else specs)]
+    model_spec(final_model)  # a typo fails now, not after the backtests
+    names = model_names(tuple(MODELS) if models is None else models)
+    steps = plan(specs, len(names), present_year is not None, write_report)
+    timings: list[tuple[str, float]] = []
+    current: list = [None, started]  # the running step and when it started
+
+    def step(name: str | None) -> None:
+        """Close the running step (its time) and start ``name`` (None: the end)."""
+        now = time.monotonic()
+        if current[0] is not None:
+            timings.append((current[0], now - current[1]))
+        current[:] = [name, now]
+        if name is not None and on_step is not None:
+            on_step(name, len(timings), len(steps))
+
+    step(steps[0])
+    fetch_data(paths=paths, show_progress=show_progress)
+    labels = []
+    for spec in specs:
+        step(f"{spec}: build")
+        built = build(spec, paths=paths)
+        done = []
+
+        def each(result, spec=spec, done=done):
+            done.append(result)
+            if on_model is not None:
+                on_model(result)
+            if len(done) < len(names):
+                step(f"{spec}: backtest model {len(done) + 1} of {len(names)}")
+
+        step(f"{spec}: backtest model 1 of {len(names)}")
+        results = backtest(spec, names, folds, paths=paths, on_model=each)
+        step(f"{spec}: train the final model")
+        run_id, promotion = train(spec, final_model, paths=paths)
+        labels.append(LabelRun(spec, built, results, run_id, promotion, compare(spec, last=len(results), paths=paths)))
+    result = RunResult(labels)
+    if present_year is not None:
+        from foedus.scoring import rank
+
+        step(f"{specs[0]}: present-day model for {present_year}")
+        result.present_year, result.present_spec = present_year, specs[0]
+        result.present_train = train(specs[0], final_model, for_year=present_year, paths=paths, on_backtest=on_model)
+        step(f"{specs[0]}: rank {present_year}")
+        result.top = rank(present_year, specs[0], top=top, paths=paths)
+    if write_report:
+        from foedus.report import report
+
+        step("write the report")
+        result.report = report(labels[0].backtests[names.index(final_model)].run_id
+                               if final_model in names else None, paths=paths)
+    step(None)
+    result.steps = timings
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,121 @@
+"""The MLflow UI in a real browser: a store made by a small real backtest, `mlflow server` on a
+free loopback port, Debian's Chromium driven headless by Playwright (never a downloaded
+browser). The experiment page and the compare page must show the runs, their model names and
+their headline AP. Screenshots go to test-artifacts/browser/ (FOEDUS_TEST_ARTIFACTS)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from foedus.features.labels import LabelSpec
+from foedus.models.backtest import run_backtest
+from foedus.models.experiment import log_backtest
+from foedus.models.folds import Fold
+from foedus.models.run_view import PRIMARY
+from foedus.ui import start_server, stop_server, ui_links
+
+from tests.pipelines.cli_helpers import ROOT, tracking_store
+
+SPEC = LabelSpec()
+FOLDS = (Fold(1966, 1970), Fold(1971, 1975))
+MODELS = ("lightgbm", "logit-literature", "base-rate")
+RENDER_TIMEOUT_MS = 120_000  # the UI answers some 20 s after the server starts (ML-NOTES)
+
+
+# the MLflow Assistant panel opens itself on a first visit and covers a third of the page
+QUIET_ASSISTANT = ("localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true');"
+                   "localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false');")
+
+
+def compare_metrics(text: str, n_runs: int) -> dict[str, list[str]]:
+    """The compare page's metrics table from its rendered text: the metric names, then each
+    metric's value in every run's column."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    start = lines.index("Metrics", lines.index("Run details")) + 2  # past "Show diff only"
+    names = []
+    while not lines[start + len(names)].replace(".", "", 1).replace("-", "", 1).isdigit():
+        names.append(lines[start + len(names)])
+    values = lines[start + len(names):start + len(names) * (n_runs + 1)]
+    return {name: values[i * n_runs:(i + 1) * n_runs] for i, name in enumerate(names)}
+
+
+def chromium() -> str:
+    found = os.environ.get("FOEDUS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-headless-shell")
+    if not found:
+        pytest.fail("Debian's chromium is not installed: `apt-get install chromium` (.ci/run does), "
+                    "or set FOEDUS_CHROMIUM to a Chromium binary")
+    return found
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, small_table, paths):
+    folder = tmp_path_factory.mktemp("ui-store")
+    with tracking_store(folder):
+        runs = {}
+        for model in MODELS:
+            result = run_backtest(small_table, model, FOLDS, SPEC.horizon, label_spec=str(SPEC),
+                                  params={"n_rounds": 60} if model == "lightgbm" else None)
+            runs[model] = log_backtest(result, small_table, SPEC, provenance={"sources": {}, "code": {}},
+                                       root=folder, invocation="browser-test", log_models=model == "lightgbm")
+        yield folder, runs
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    folder = Path(os.environ.get("FOEDUS_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_the_experiment_and_compare_pages_show_the_runs_their_models_and_headline_ap(store, paths, shots):
+    from mlflow.tracking import MlflowClient
+    from playwright.sync_api import sync_playwright
+
+    folder, runs = store
+    executable = chromium()
+    with tracking_store(folder):
+        ap = {model: MlflowClient().get_run(run_id).data.metrics[PRIMARY] for model, run_id in runs.items()}
+        process, base = start_server(paths)
+        try:
+            links = ui_links(base, paths)
+            assert sorted(links.compared_runs) == sorted(runs.values())
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=executable,
+                                                     args=["--no-sandbox", "--disable-gpu"])
+                try:
+                    page = browser.new_page(viewport={"width": 1600, "height": 900})
+                    page.add_init_script(QUIET_ASSISTANT)
+                    page.goto(links.experiments[f"foedus-onset-{SPEC.name}"])
+                    # rendered text, not network idle: a telemetry request stays pending
+                    page.get_by_text(f"{MODELS[0]} backtest").first.wait_for(timeout=RENDER_TIMEOUT_MS)
+                    page.get_by_text(PRIMARY).first.wait_for(timeout=RENDER_TIMEOUT_MS)
+                    page.screenshot(path=shots / "experiment.png")
+                    text = page.inner_text("body")
+                    (shots / "experiment.txt").write_text(text)
+                    assert "Training runs" in text  # the experiment kind: training runs, not GenAI traces
+                    for model in MODELS:
+                        assert f"{model} backtest" in text
+                        assert repr(ap[model]) in text, f"the headline AP of {model} is not on the experiment page"
+
+                    page.goto(links.compare)
+                    page.get_by_text(f"Comparing {len(MODELS)} Runs").first.wait_for(timeout=RENDER_TIMEOUT_MS)
+                    page.get_by_text(PRIMARY).first.wait_for(timeout=RENDER_TIMEOUT_MS)
+                    page.screenshot(path=shots / "compare.png", full_page=True)
+                    text = page.inner_text("body")
+                    (shots / "compare.txt").write_text(text)
+                    shown = compare_metrics(text, len(MODELS))
+                    for model in MODELS:
+                        assert f"{model} backtest" in text
+                        # the compare page rounds to three decimals; one column per run, in the URL's order
+                        column = links.compared_runs.index(runs[model])
+                        assert float(shown[PRIMARY][column]) == pytest.approx(ap[model], abs=5e-4 + 1e-12)
+                finally:
+                    browser.close()
+        finally:
+            stop_server(process)
+    assert process.poll() is not None, "the server it started is stopped"
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # and every worker of its process group
