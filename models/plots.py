@@ -25,7 +25,7 @@ def pr_curves(predictions: pd.DataFrame) -> Figure:
     """Precision-recall curve of each fold (column ``fold``, if present) and of all forecasts
     pooled, average precision in the legend. Precision is on a log scale: with onsets this rare,
     the useful range is between the prevalence (a random ranking) and a few tenths."""
-    fig = Figure(figsize=(7.5, 5), layout="constrained")
+    fig = Figure(figsize=(7.5, 6), layout="constrained")
     ax = fig.add_subplot()
     for name, part in [*_folds(predictions), ("pooled", predictions)]:
         y, p = part["label"].to_numpy(dtype=int), part["probability"].to_numpy(dtype=float)
@@ -39,8 +39,9 @@ def pr_curves(predictions: pd.DataFrame) -> Figure:
     ax.axhline(prevalence, color="grey", ls=":", lw=1, label="pooled prevalence (random ranking)")
     ax.set_yscale("log")
     ax.set(xlim=(0, 1), ylim=(prevalence / 3, 1.05), xlabel="recall (share of onsets found)",
-           ylabel="precision (log scale)", title="Precision-recall by fold")
-    ax.legend(fontsize=8)
+           ylabel="precision (log scale)", title="Precision-recall by test block, all at-risk dyad-years")
+    # below the axes: inside, it covered the curves of the busiest blocks
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8)
     return fig
 
 
@@ -91,7 +92,8 @@ def _bars(values: pd.Series, xlabel: str, title: str) -> Figure:
     fig = Figure(figsize=(8, 1.2 + 0.28 * len(values)), layout="constrained")
     ax = fig.add_subplot()
     ax.barh([f"{readable(f)}" for f in values.index], values.to_numpy(), color="tab:blue")
-    ax.set(xlabel=xlabel, title=title)
+    ax.set(xlabel=xlabel)
+    fig.suptitle(title)  # centred on the figure: long feature names push the axes right
     ax.tick_params(axis="y", labelsize=8)
     return fig
 
@@ -112,7 +114,7 @@ def shap_summary(contributions: pd.DataFrame, top: int = 25) -> Figure:
     mean_abs = contributions.drop(columns="bias", errors="ignore").abs().mean()
     mean_abs = mean_abs.sort_values(ascending=False, kind="stable").head(top)
     return _bars(mean_abs, "mean |SHAP| (log-odds)",
-                 f"Mean absolute contribution over {len(contributions):,} dyad-years, top {len(mean_abs)}")
+                 f"Mean |SHAP| over {len(contributions):,} test dyad-years, top {len(mean_abs)}")
 
 
 def onset_rate_by_era(table: pd.DataFrame) -> Figure:

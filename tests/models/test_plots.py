@@ -47,7 +47,7 @@ def drawn(fig, tmp_path, name) -> None:
 def test_pr_curves_show_each_fold_and_the_pool_with_their_ap(predictions, tmp_path):
     fig = pr_curves(predictions)
     drawn(fig, tmp_path, "pr")
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]  # below the axes, on the figure
     for fold in FOLDS:
         part = predictions[predictions["fold"] == fold.name]
         ap = average_precision_score(part["label"], part["probability"])
