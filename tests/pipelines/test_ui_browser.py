@@ -119,3 +119,39 @@ def test_the_experiment_and_compare_pages_show_the_runs_their_models_and_headlin
     assert process.poll() is not None, "the server it started is stopped"
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)  # and every worker of its process group
+
+
+def test_foedus_ui_prints_the_links_and_ctrl_c_stops_the_server(store, paths):
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from foedus.ui import free_port
+
+    folder, runs = store
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+    process = subprocess.Popen([sys.executable, "-m", "foedus", "ui", "--port", str(port)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith(f"MLflow UI on http://127.0.0.1:{port}"), lines
+        assert f"foedus-onset-{SPEC.name}: http://127.0.0.1:{port}/#/experiments/" in lines[1]
+        assert "compare the latest backtest's 3 models" in lines[2]
+        assert all(run_id in lines[2] for run_id in runs.values())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+            assert answer.status == 200
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+
+
+def test_foedus_ui_refuses_a_port_out_of_range():
+    from tests.pipelines.cli_helpers import assert_user_error, foedus
+
+    assert_user_error(foedus("ui", "--port", "70000"), "--port 70000")
