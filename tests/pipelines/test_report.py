@@ -179,6 +179,7 @@ def test_an_empty_store_says_to_run_a_backtest_first(paths, tmp_path):
 
 def test_this_years_pairs_show_names_probability_and_reason(store, paths, tmp_path, monkeypatch):
     import foedus.report
+    import foedus.report_sections
     import foedus.scoring
 
     year = NEXT_YEAR - 1
@@ -189,7 +190,7 @@ def test_this_years_pairs_show_names_probability_and_reason(store, paths, tmp_pa
                                "version": "3", "run_id": "abc"}, at_risk_dyads=18_000,
                         data={"digest": "d1", "record_year": 2017, "vintage": None})
     asked = []
-    monkeypatch.setattr(foedus.report, "_has_registered", lambda client, name: name.endswith(f"-for{year}"))
+    monkeypatch.setattr(foedus.report_sections, "_has_registered", lambda client, name: name.endswith(f"-for{year}"))
     monkeypatch.setattr(foedus.scoring, "rank", lambda y, spec, top, paths: asked.append((y, str(spec), top))
                         or ranked)
     result = foedus.report.report(store["runs"]["lightgbm"].run_id, tmp_path, paths=paths, log_to_run=False)
