@@ -113,9 +113,10 @@ def _group_alive(group: int, process: subprocess.Popen) -> bool:
 
 def ui_links(base: str, paths: Paths | None = None) -> UiLinks:
     """The foedus experiments of the store, each in its saved headline view, and the comparison
-    of the newest backtest invocation's parent runs (every model it backtested)."""
+    of the newest backtest invocation's parent runs (every model it backtested; an ordinary
+    backtest before a present-day model's)."""
     from foedus.models.run_view import compare_url, experiment_url
-    from foedus.models.tracking import configure
+    from foedus.models.tracking import EXPERIMENT_PREFIX, configure
     from mlflow.tracking import MlflowClient
 
     paths = paths or Paths.discover()
@@ -123,9 +124,14 @@ def ui_links(base: str, paths: Paths | None = None) -> UiLinks:
     client = MlflowClient()
     experiments = [e for e in client.search_experiments() if e.name.startswith("foedus-")]
     links = {e.name: experiment_url(base, e.experiment_id) for e in sorted(experiments, key=lambda e: e.name)}
-    ids = [e.experiment_id for e in experiments]
-    newest = client.search_runs(ids, "tags.kind = 'backtest' and attributes.status = 'FINISHED'",
-                                order_by=["attributes.start_time DESC"], max_results=1) if ids else []
+    # the models compared: the newest ordinary backtest, else (no ordinary one yet) the newest present-day one
+    newest = []
+    for prefix in (EXPERIMENT_PREFIX, "foedus-"):
+        ids = [e.experiment_id for e in experiments if e.name.startswith(prefix)]
+        newest = client.search_runs(ids, "tags.kind = 'backtest' and attributes.status = 'FINISHED'",
+                                    order_by=["attributes.start_time DESC"], max_results=1) if ids else []
+        if newest:
+            break
     if not newest:
         return UiLinks(base, links)
     invocation = newest[0].data.tags.get("invocation")
