@@ -44,11 +44,35 @@ def artifact_root(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
 
 
+SERVER_TIMEOUT = 5.0  # seconds a tracking server gets to answer /health before foedus gives up
+
+
+def check_server(uri: str, timeout: float = SERVER_TIMEOUT) -> None:
+    """A FoedusError at once if the tracking server at ``uri`` does not answer: MLflow's own
+    client retries for minutes, and a job would fail only after its training."""
+    import urllib.request
+
+    from foedus.features.errors import FoedusError
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as answer:
+            if answer.status == 200:
+                return
+            problem = f"answered /health with HTTP {answer.status}"
+    except OSError as error:  # refused, unreachable, timed out, HTTP errors
+        problem = f"does not answer ({getattr(error, 'reason', error)})"
+    raise FoedusError(f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) {problem}: start it, fix the URI, or "
+                      "unset MLFLOW_TRACKING_URI to use the local store in mlruns/")
+
+
 def configure(root: Path) -> str:
-    """Point MLflow at the project's store and create the database once (before any parallel use)."""
+    """Point MLflow at the project's store and create the database once (before any parallel use).
+    A tracking server (``MLFLOW_TRACKING_URI`` http(s)) must answer first (``check_server``)."""
     uri = tracking_uri(root)
     if is_local(uri):
         artifact_root(uri).mkdir(parents=True, exist_ok=True)
+    elif uri.startswith(("http://", "https://")):
+        check_server(uri)
     # MLflow's notices (pickled pyfunc, input-example validation) are noise on every model logged
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     mlflow.set_tracking_uri(uri)

@@ -79,8 +79,8 @@ def _tracked_table(spec: LabelSpec, paths: Paths, for_year: int | None = None) -
     both start from."""
     from foedus.models.tracking import configure
 
+    configure(paths.root)  # an unreachable tracking server fails now, before the build and any training
     built = build(spec, for_year=for_year, paths=paths)
-    configure(paths.root)
     return built, json.loads(built.path.with_suffix(".json").read_text())
 
 

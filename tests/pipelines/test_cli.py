@@ -141,6 +141,18 @@ def test_unknown_model_and_bad_folds(project):
     assert_user_error(foedus("backtest", "--folds", "1990-1980", env_extra=project), "first year is after")
 
 
+@pytest.mark.parametrize("command", [["backtest", "--models", "base-rate"], ["train", "--model", "base-rate"],
+                                     ["compare"]])
+def test_an_unreachable_tracking_server_fails_at_once_before_any_build_or_training(project, command):
+    from foedus.ui import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    result = foedus(*command, env_extra={**project, "MLFLOW_TRACKING_URI": uri})
+    assert_user_error(result, f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer",
+                      "unset MLFLOW_TRACKING_URI")
+    assert not Path(project["FOEDUS_DATA_DIR"], "processed").exists(), "nothing was built"
+
+
 def test_train_before_any_backtest_says_what_to_run(project, tmp_path):
     env = {**project, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"}
     assert_user_error(foedus("train", "--model", "base-rate", env_extra=env), "run `foedus backtest")
