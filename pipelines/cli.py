@@ -313,8 +313,8 @@ def compare(
 
 @app.command()
 def run(
-    specs: list[str] = typer.Option(
-        ["atop:any:1", "atop:defense:1"], "--label-spec", "-l",
+    specs: list[str] | None = typer.Option(
+        None, "--label-spec", "-l",
         help=SPEC_HELP + " Repeat for several labels (default: ATOP any and ATOP defense)."),
     models: str = typer.Option(ALL_MODELS, help=MODELS_HELP),
     folds: str | None = typer.Option(None, help="Test blocks (default: five blocks 1919-2018)."),
@@ -329,6 +329,7 @@ def run(
     from foedus.features.summary import threat_onset_summary
     from foedus.features.years import NEXT_YEAR
     from foedus.jobs import run as run_job
+    from foedus.main_job import MAIN_LABELS
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -341,8 +342,9 @@ def run(
             out.print(f"[{done + 1}/{total}] {name}", markup=False, highlight=False)
 
     with progress:
-        result = run_job(specs, models=models, folds=folds, final_model=final_model, show_progress=out.is_terminal,
-                         on_model=lambda r: progress.console.print(_backtest_line(r)), on_step=on_step,
+        result = run_job(specs or MAIN_LABELS, models=models, folds=folds, final_model=final_model,
+                         show_progress=out.is_terminal, on_model=lambda r: progress.console.print(_backtest_line(r)),
+                         on_step=on_step,
                          present_year=NEXT_YEAR - 1 if present else None, write_report=report)
         progress.update(task, description="done", completed=len(result.steps))
     out.print("[green]raw data verified[/green]")

@@ -48,24 +48,15 @@ class RunResult:
     seconds: float = 0.0
     steps: list[tuple[str, float]] = field(default_factory=list)  # (step, seconds) in order
 
-    # the first label's results, as before several labels were run
-    @property
-    def build(self) -> BuildResult:
-        return self.labels[0].build
 
-    @property
-    def promotion(self):
-        return self.labels[0].promotion
-
-
-def plan(specs: Sequence[LabelSpec], n_models: int, present: bool, report: bool) -> list[str]:
-    """The steps of the main job, in order (what the progress bar counts)."""
+def plan(specs: Sequence[LabelSpec], n_models: int, present_year: int | None, report: bool) -> list[str]:
+    """The steps of the main job, in order (what the progress bar counts and ``run`` walks through)."""
     steps = ["fetch and verify the raw data"]
     for spec in specs:
         steps += [f"{spec}: build"] + [f"{spec}: backtest model {i + 1} of {n_models}" for i in range(n_models)]
         steps += [f"{spec}: train the final model"]
-    if present:
-        steps += [f"{specs[0]}: present-day model for {NEXT_YEAR - 1}", f"{specs[0]}: rank {NEXT_YEAR - 1}"]
+    if present_year is not None:
+        steps += [f"{specs[0]}: present-day model for {present_year}", f"{specs[0]}: rank {present_year}"]
     if report:
         steps.append("write the report")
     return steps
@@ -88,55 +79,56 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
     specs = [_spec(s) for s in ([specs] if isinstance(specs, str | LabelSpec) else specs)]
     model_spec(final_model)  # a typo fails now, not after the backtests
     names = model_names(tuple(MODELS) if models is None else models)
-    steps = plan(specs, len(names), present_year is not None, write_report)
+    steps = plan(specs, len(names), present_year, write_report)
+    upcoming = iter(steps)
     timings: list[tuple[str, float]] = []
     current: list = [None, started]  # the running step and when it started
 
-    def step(name: str | None) -> None:
-        """Close the running step (its time) and start ``name`` (None: the end)."""
+    def step() -> None:
+        """Close the running step (its time) and start the next one of ``steps``, if any."""
         now = time.monotonic()
         if current[0] is not None:
             timings.append((current[0], now - current[1]))
-        current[:] = [name, now]
-        if name is not None and on_step is not None:
-            on_step(name, len(timings), len(steps))
+        current[:] = [next(upcoming, None), now]
+        if current[0] is not None and on_step is not None:
+            on_step(current[0], len(timings), len(steps))
 
-    step(steps[0])
+    step()
     fetch_data(paths=paths, show_progress=show_progress)
     labels = []
     for spec in specs:
-        step(f"{spec}: build")
+        step()  # build
         built = build(spec, paths=paths)
         done = []
 
-        def each(result, spec=spec, done=done):
+        def each(result, done=done):
             done.append(result)
             if on_model is not None:
                 on_model(result)
             if len(done) < len(names):
-                step(f"{spec}: backtest model {len(done) + 1} of {len(names)}")
+                step()  # the next model's backtest
 
-        step(f"{spec}: backtest model 1 of {len(names)}")
+        step()  # the first model's backtest
         results = backtest(spec, names, folds, paths=paths, on_model=each)
-        step(f"{spec}: train the final model")
+        step()  # train
         run_id, promotion = train(spec, final_model, paths=paths)
         labels.append(LabelRun(spec, built, results, run_id, promotion, compare(spec, last=len(results), paths=paths)))
     result = RunResult(labels)
     if present_year is not None:
         from foedus.scoring import rank
 
-        step(f"{specs[0]}: present-day model for {present_year}")
+        step()  # the present-day model
         result.present_year, result.present_spec = present_year, specs[0]
         result.present_train = train(specs[0], final_model, for_year=present_year, paths=paths, on_backtest=on_model)
-        step(f"{specs[0]}: rank {present_year}")
+        step()  # rank
         result.top = rank(present_year, specs[0], top=top, paths=paths)
     if write_report:
         from foedus.report import report
 
-        step("write the report")
+        step()  # the report
         result.report = report(labels[0].backtests[names.index(final_model)].run_id
                                if final_model in names else None, paths=paths)
-    step(None)
+    step()  # past the last step: its time is recorded
     result.steps = timings
     result.seconds = time.monotonic() - started
     return result
