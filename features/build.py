@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,20 +14,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from foedus.features.alliances import alliance_state, coverage
-from foedus.features.atomic import write_atomic
+from foedus.features.atomic import exclusive, remove_unfinished, write_atomic
 from foedus.features.catalogue import Family, catalogue_frame, catalogue_markdown
 from foedus.features.citations import source_citations
 from foedus.features.config import Paths
 from foedus.features.errors import FoedusError
 from foedus.features.families import feature_families
+from foedus.features.faults import kill_point
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec, as_label_spec, counts_by_era, label_dyad_years
 from foedus.features.memory import release_free_memory
 from foedus.features.parallel import cores
 from foedus.features.provenance import provenance as build_provenance
-from foedus.features.provenance import reusable, sources_used
+from foedus.features.provenance import reusable, sources_used, table_checksum
 from foedus.features.readers import load_source
 from foedus.features.staleness import Vintage, carry_forward, check_target, shift_sources, vintage
-from foedus.features.table import feature_table, load_sources, sources_of, with_coverage
+from foedus.features.table import Sources, feature_table, load_sources, sources_of, with_coverage
 from foedus.features.universe import DYAD_YEAR, dyad_years
 from foedus.features.years import FIRST_YEAR, LAST_YEAR, check_span
 
@@ -88,7 +90,9 @@ def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, l
     ``labels_only``) and beside it a JSON sidecar with the feature catalogue, the checksums of
     the sources used and the code version. An earlier build with the same inputs and code is
     loaded instead of rebuilt unless ``force``. Both writes are atomic; the sidecar is written
-    last, so a half-finished build is never reused.
+    last and records the table's SHA-256, so a half-finished or damaged build is never reused.
+    Two processes building the same table take turns (a lock file beside it): the second
+    waits, then reuses the first one's build.
 
     ``for_year``: the table of the present-day model for that target year (``_for<year>``
     appended to the name): every source shifted by its staleness for the target and the
@@ -101,12 +105,42 @@ def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, l
     families = [] if labels_only else families_for(spec)
     provenance = build_provenance(spec, first, last, families, paths, for_year)
     path = output_path(spec, first, last, paths, labels_only, for_year)
-    if write and not force and reusable(path, provenance["build_key"]):
-        table = pd.read_parquet(path)
-        return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path, reused=True)
-
-    # every source at once, on all cores: the labels and the families then find them loaded
+    if write:
+        # what a killed build left (its writer's pid no longer runs) is deleted first, saying so
+        remove_unfinished(paths.processed)
+        remove_unfinished(paths.interim)
+        if not force and (table := _verified_table(path, provenance["build_key"], quiet=True)) is not None:
+            return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path, reused=True)
+    # every source at once, on all cores: the labels and the families then find them loaded. A
+    # missing or damaged raw file fails here, before anything is written to data/processed.
     sources = load_sources(sources_used(spec, families), paths)
+    if not write:
+        table = _compute(spec, first, last, families, provenance, sources, paths, for_year)
+        return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=None)
+    # One build of a table at a time: a second process waits, then reuses the first one's build.
+    with exclusive(path.parent / f".{path.stem}.lock", f"build of {path.name}"):
+        if not force and (table := _verified_table(path, provenance["build_key"])) is not None:
+            return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path, reused=True)
+        table = _compute(spec, first, last, families, provenance, sources, paths, for_year)
+        _write(table, path, provenance)
+    return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path)
+
+
+def _verified_table(path: Path, build_key: str, quiet: bool = False) -> pd.DataFrame | None:
+    """The earlier build at ``path`` if it is reusable, read from the very bytes whose checksum
+    was checked (a build replacing it meanwhile cannot slip in between); else None."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = None
+    if not reusable(path, build_key, quiet=quiet, data=data):
+        return None
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def _compute(spec: LabelSpec, first: int, last: int, families: list[Family], provenance: dict, sources: Sources,
+             paths: Paths, for_year: int | None) -> pd.DataFrame:
+    """The table of a build from its loaded ``sources``; what it used is added to ``provenance``."""
     target = None
     if for_year is not None:
         label_key = spec.alliance_source.source_key
@@ -121,14 +155,25 @@ def build(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, l
         table = pd.concat([table, features.drop(columns=list(DYAD_YEAR))], axis=1)
         provenance["coverage"] = {k: list(sources.coverage[k]) for k in sources_of(families)}
         provenance["catalogue"] = catalogue_frame(with_coverage(families), sources.coverage).to_dict("records")
-    if not write:
-        return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=None)
+    return table
+
+
+def _write(table: pd.DataFrame, path: Path, provenance: dict) -> None:
+    """The table, then its sidecar recording the table's SHA-256: a table is used only with a
+    sidecar whose checksum it matches (``reusable``), so a build killed between the two writes,
+    or a table damaged later, is rebuilt, never used."""
     provenance["rows"] = len(table)
     described = {k: provenance[k] for k in ("build_key", "label_spec", "years", "sources")}
     metadata = {b"foedus": json.dumps(described).encode()}
-    write_atomic(path, lambda tmp: write_parquet(table, tmp, metadata))
+
+    def write_table(tmp: Path) -> None:
+        write_parquet(table, tmp, metadata)
+        # hashed here, before the rename: the file was just written and is still in the page cache
+        provenance["table"] = table_checksum(tmp)
+
+    write_atomic(path, write_table)
+    kill_point("build.before_sidecar")
     write_atomic(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(provenance, indent=2)))
-    return BuildResult(table=table, spec=spec, counts=counts_by_era(table), path=path)
 
 
 def ensure_built(spec: LabelSpec | str, *, for_year: int | None = None,
@@ -140,13 +185,16 @@ def ensure_built(spec: LabelSpec | str, *, for_year: int | None = None,
     spec = as_label_spec(spec)
     path = output_path(spec, FIRST_YEAR, LAST_YEAR, paths, for_year=for_year)
     key = build_provenance(spec, FIRST_YEAR, LAST_YEAR, families_for(spec), paths, for_year)["build_key"]
-    if not reusable(path, key):
+    if not reusable(path, key, quiet=True):  # build() checks again under its lock, and says why it rebuilds
         build(spec, for_year=for_year, paths=paths)
     return path, json.loads(path.with_suffix(".json").read_text())
 
 
 def read_year(path: Path, year: int) -> pd.DataFrame:
-    """Every row of ``year`` of a built table, read alone (row-group and page filtering)."""
+    """Every row of ``year`` of a built table, read alone (row-group and page filtering).
+
+    ``path`` is one ``ensure_built`` returned: it verified the table against its sidecar's
+    checksum once, rather than on each year read."""
     return pd.read_parquet(path, filters=[("year", "==", int(year))])
 
 
@@ -167,6 +215,7 @@ def write_parquet(table: pd.DataFrame, path: Path, metadata: dict[bytes, bytes])
         for start in range(0, len(table), ROW_GROUP):
             part = table.iloc[start:start + ROW_GROUP]
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False, nthreads=cores()))
+            kill_point("build.table_part")
 
 
 def feature_catalogue(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from foedus.features.errors import FoedusError
 from foedus.features.labels import DEFAULT_LABEL_SPEC
 from foedus.models.catalogue import DEFAULT_SEED, MODELS
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -447,8 +449,26 @@ def cite(
 from foedus import cli_report, cli_scoring  # noqa: E402,F401
 
 
+class _OneLineWarnings(logging.Handler):
+    """foedus's warnings (a damaged cache deleted, a build rebuilt or waiting for another) as
+    one line each on stderr, beside the errors."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = " ".join(self.format(record).split())
+        err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _route_warnings() -> None:
+    logger = logging.getLogger("foedus")
+    if not any(isinstance(h, _OneLineWarnings) for h in logger.handlers):
+        handler = _OneLineWarnings(logging.WARNING)
+        logger.addHandler(handler)
+        logger.propagate = False  # not a second time through Python's last-resort handler
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    _route_warnings()
     try:
         app()
     except FoedusError as exc:

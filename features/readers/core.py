@@ -5,13 +5,17 @@ A reader turns one raw file into a tidy, typed pandas table: integer COW codes a
 ``datetime64``, the source's sentinel values (-9, -8, ...) as missing. It never computes features.
 ``load_source(key)`` verifies the raw file against the manifest and caches the table under
 ``data/interim/`` keyed by the raw file's SHA-256 (and ``READER_VERSION``), so a changed
-source is re-read.
+source is re-read. The cache's own SHA-256 is in its name
+(``<key>.<raw sha256[:16]>.v<READER_VERSION>.<cache sha256[:16]>.parquet``) and is checked
+before each use: a damaged cache is deleted and the raw file read again.
 """
 
 from __future__ import annotations
 
 import bz2
 import gzip
+import io
+import logging
 import lzma
 import tempfile
 import threading
@@ -22,11 +26,14 @@ from pathlib import Path
 
 import pandas as pd
 import pyreadr
-from foedus.features.atomic import write_atomic
+from foedus.features.atomic import checksummed_ok, remove_unfinished, write_checksummed
 from foedus.features.config import Paths
 from foedus.features.errors import DataError
+from foedus.features.faults import kill_point
 from foedus.features.manifest import Source, load_manifest, sha256_of
 from foedus.features.years import LAST_YEAR
+
+log = logging.getLogger(__name__)
 
 # Bump when any reader's output changes: every cached table is then re-read.
 READER_VERSION = 1
@@ -189,15 +196,15 @@ def load_source(key: str, paths: Paths | None = None) -> pd.DataFrame:
             f"raw file {raw} fails its checksum (expected {source.sha256[:12]}..., got {digest[:12]}...): "
             "run `foedus data fetch` to replace it"
         )
-    cache = paths.interim / f"{key}.{digest[:16]}.v{READER_VERSION}.parquet"
+    stem = f"{key}.{digest[:16]}.v{READER_VERSION}"
+    memo = paths.interim / stem
     with _memo_lock:
-        lock = _loading.setdefault(cache, threading.Lock())
+        lock = _loading.setdefault(memo, threading.Lock())
     with lock:  # threads asking for the same source at once read it once
-        if cache in _memo:
-            return _memo[cache]
-        if cache.is_file():
-            table = pd.read_parquet(cache)
-        else:
+        if memo in _memo:
+            return _memo[memo]
+        table = _read_cache(paths.interim, stem)
+        if table is None:
             try:
                 table = READERS[key].read(raw)
             except Exception as exc:  # any parse failure of a raw file is the user's to fix
@@ -205,11 +212,35 @@ def load_source(key: str, paths: Paths | None = None) -> pd.DataFrame:
                     f"cannot read raw file {raw} ({type(exc).__name__}: {exc}): the file is damaged; "
                     "delete it and run `foedus data fetch`"
                 ) from exc
-            for stale in paths.interim.glob(f"{key}.*.parquet"):
-                stale.unlink(missing_ok=True)
-            write_atomic(cache, lambda tmp: table.to_parquet(tmp, index=False))
-        _memo[cache] = table
+            remove_unfinished(paths.interim, f"{key}.")
+
+            def write(tmp: Path) -> None:
+                table.to_parquet(tmp, index=False)
+                kill_point("interim.cache_written")
+
+            cache = write_checksummed(paths.interim, stem, ".parquet", write)
+            for stale in paths.interim.glob(f"{key}.*.parquet"):  # earlier raw files' or readers' tables
+                if stale != cache:
+                    stale.unlink(missing_ok=True)
+        _memo[memo] = table
     return table
+
+
+def _read_cache(folder: Path, stem: str) -> pd.DataFrame | None:
+    """The cached table ``<stem>.<sha256[:16]>.parquet`` if one is intact; a damaged one (its
+    bytes no longer match the checksum in its name, or unreadable) is deleted, saying so."""
+    for cache in sorted(folder.glob(f"{stem}.*.parquet")):
+        try:
+            data = cache.read_bytes()
+            if checksummed_ok(cache, data):
+                return pd.read_parquet(io.BytesIO(data))
+            problem = "its SHA-256 does not match the checksum in its name"
+        except Exception as exc:  # any unreadable cache is rebuilt from raw, never used
+            problem = f"unreadable: {type(exc).__name__}: {exc}"
+        log.warning("interim cache %s is damaged (%s): deleted, reading the raw file again", cache,
+                    " ".join(problem.split()))
+        cache.unlink(missing_ok=True)
+    return None
 
 
 def source_years(key: str, table: pd.DataFrame) -> tuple[int, int] | None:
