@@ -21,10 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 from foedus.features.alliances import AllianceSource
+from foedus.features.analyst_csv import read_header, read_rows
 from foedus.features.errors import FoedusError, InvalidInput
 from foedus.features.years import LAST_YEAR
 
 COLUMNS = ("state_a", "state_b", "year", "obligation", "source")
+WHAT = "supplement file"
+# Far more than the treaties signed since any label source ends; a larger file is not one.
+MAX_TREATIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -49,22 +53,16 @@ class Supplements:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InvalidInput(f"supplement file {path} does not exist: give a CSV with the header {','.join(COLUMNS)}")
-    try:
-        # utf-8-sig: a byte-order mark (Excel's UTF-8 CSV) is not part of the first column's name
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"supplement file {path} is not UTF-8 text ({exc.reason}): save it as UTF-8 CSV") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InvalidInput(f"supplement file {path} is not a CSV with the header {','.join(COLUMNS)} "
-                           f"({str(exc).splitlines()[0]})") from exc
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise InvalidInput(f"supplement file {path} lacks the column(s) {', '.join(missing)}: "
-                           f"give the header {','.join(COLUMNS)}")
-    return frame[list(COLUMNS)].apply(lambda column: column.str.strip())
+    """The file's rows as stripped text, indexed by their line in the file (blank lines left out);
+    other columns than ``COLUMNS`` are ignored."""
+    names = read_header(path, WHAT, COLUMNS, skip_blank_lines=False)
+    frame = read_rows(path, names, WHAT, nrows=MAX_TREATIES + 1, skip_blank_lines=False)
+    if len(frame) > MAX_TREATIES:
+        raise InvalidInput(f"{WHAT} {path} has more than {MAX_TREATIES:,} rows: it records the treaties signed "
+                           "since the alliance data end, a few dozen; is it the right file?")
+    frame = frame[list(COLUMNS)].apply(lambda column: column.str.strip())
+    frame.index = frame.index + 2  # line 1 is the header
+    return frame[(frame != "").any(axis=1)]
 
 
 def read_supplements(path: Path | str, source: AllianceSource, registry, recorded: pd.DataFrame,
@@ -77,9 +75,9 @@ def read_supplements(path: Path | str, source: AllianceSource, registry, recorde
     this_year = date.today().year
     last_known = recorded[recorded["year"] == label_last].set_index(["ccode1", "ccode2"])
     rows, seen = [], set()
-    for i, row in enumerate(frame.itertuples(index=False), start=2):  # line 1 is the header
+    for i, row in zip(frame.index, frame.itertuples(index=False)):
         where = f"{path}, line {i}"
-        if not row.year.isdigit():
+        if not (row.year.isascii() and row.year.isdigit()):
             raise InvalidInput(f"{where}: year {row.year!r} is not a whole year")
         year = int(row.year)
         if not label_last < year <= this_year:

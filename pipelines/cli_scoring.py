@@ -17,6 +17,12 @@ MODEL_URI_HELP = ("A model of the tracking store instead of the label spec's cha
 JSON_HELP = "Print stable JSON (documented in the README) instead of tables."
 SUPPLEMENT_HELP = ("A CSV of treaties signed after the alliance data end (state_a,state_b,year,obligation,source; "
                    "see docs/supplements-example.csv): those pairs count as already allied in later years.")
+INPUT_HELP = ("Batch: a UTF-8 CSV (a byte-order mark and Windows line endings are fine) with the header "
+              "state_a,state_b,year; other columns are copied to the output. Read in chunks, so any size.")
+OUTPUT_HELP = ("Batch: the scored CSV to write: the input's columns, then ccode_a, name_a, ccode_b, name_b, "
+               "probability, percentile, already_allied, error. Written whole or not at all; its folder must exist. "
+               "A row that cannot be scored keeps its reason in error (exit code 2).")
+CHUNK_HELP = "Batch: rows read and scored at a time (default 100,000; memory grows with it)."
 YEAR_HELP = ("The forecast year (default: the first year after the alliance data end, 2019 for ATOP). Later "
              "years through next year use the present-day model trained for that year (foedus train --for-year).")
 
@@ -139,15 +145,16 @@ def score(
     spec: str = _spec_option(),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     model_uri: str | None = typer.Option(None, help=MODEL_URI_HELP),
-    input_file: Path | None = typer.Option(None, "--input", help="Batch: a CSV with columns state_a,state_b,year."),
-    output: Path | None = typer.Option(None, "--output", help="Batch: where to write the scored CSV (atomically)."),
+    input_file: Path | None = typer.Option(None, "--input", help=INPUT_HELP),
+    output: Path | None = typer.Option(None, "--output", help=OUTPUT_HELP),
     supplement: Path | None = _supplement_option(),
+    chunk_rows: int | None = typer.Option(None, "--chunk-rows", help=CHUNK_HELP),
 ) -> None:
     """How likely is a formal treaty between two states in a year, and why (not)?"""
     from foedus.scoring import score as score_pair
 
     if input_file is not None:
-        _score_batch(input_file, output, spec, model_uri, supplement)
+        _score_batch(input_file, output, spec, model_uri, supplement, chunk_rows)
         return
     if state_a is None or state_b is None:
         raise InvalidInput("give two states (e.g. `foedus score India Australia --year 2019`) or --input pairs.csv")
@@ -159,24 +166,17 @@ def score(
 
 
 def _score_batch(input_file: Path, output: Path | None, spec: str, model_uri: str | None,
-                 supplement: Path | None) -> None:
-    import pandas as pd
-    from foedus.features.atomic import write_atomic
-    from foedus.scoring import score_batch
+                 supplement: Path | None, chunk_rows: int | None) -> None:
+    from foedus.batch import score_csv
 
     if output is None:
         raise InvalidInput("--input needs --output (where to write the scored CSV)")
-    try:
-        pairs = pd.read_csv(input_file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise InvalidInput(f"cannot read {input_file} as a UTF-8 CSV with columns state_a,state_b,year: "
-                           f"{str(error).splitlines()[0]}") from error
-    scored = score_batch(pairs, spec, model_uri=model_uri, supplements=supplement)
-    write_atomic(output, lambda tmp: scored.to_csv(tmp, index=False))
-    failed = int(scored["error"].notna().sum())
-    out.print(f"scored {len(scored) - failed} of {len(scored)} rows into {output}", highlight=False)
-    if failed:
-        err.print(f"{failed} row(s) could not be scored: see the error column of {output}", highlight=False)
+    result = score_csv(input_file, output, spec, model_uri=model_uri, supplements=supplement, chunk_rows=chunk_rows)
+    out.print(f"scored {result.rows - result.failed:,} of {result.rows:,} rows into {output}", highlight=False,
+              markup=False)
+    if result.failed:
+        err.print(f"{result.failed:,} row(s) could not be scored: see the error column of {output} (the first is "
+                  f"row {result.first_failed:,})", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(2)
 
 

@@ -1,5 +1,6 @@
 """Scoring candidate dyads (`foedus score`, `rank`, `threats`) on the real data, with a real
-champion: a small LightGBM trained and registered in a temporary tracking store."""
+champion: a small LightGBM trained and registered in a temporary tracking store (the ``store``
+fixture, tests/pipelines/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,38 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus, tracking_store
+from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
 
 SPEC = "atop:any:1"
 UK, USSR, USA, ISRAEL, INDIA, AUSTRALIA = 200, 365, 2, 666, 750, 900
-FAST = {"n_rounds": 60}
-
-
-@pytest.fixture(scope="module")
-def store(paths, tmp_path_factory):
-    """The full build of atop:any:1 and a registered champion, in a store of this module's own."""
-    from foedus.features.build import build
-    from foedus.features.labels import as_label_spec
-    from foedus.models.backtest import run_backtest
-    from foedus.models.experiment import log_backtest, train_final
-    from foedus.models.folds import Fold
-
-    folder = tmp_path_factory.mktemp("store")
-    with tracking_store(folder) as uri:
-        spec = as_label_spec(SPEC)
-        built = build(spec, paths=paths)
-        provenance = json.loads(built.path.with_suffix(".json").read_text())
-        result = run_backtest(built.table, "lightgbm", (Fold(2010, 2018),), params=FAST, label_spec=SPEC)
-        log_backtest(result, built.table, spec, provenance=provenance, root=folder, log_models=False)
-        train_final(built.table, spec, "lightgbm", provenance=provenance, root=folder, params=FAST)
-        yield {"table": built.table, "env": {"MLFLOW_TRACKING_URI": uri}}
-
-
-@pytest.fixture(scope="module")
-def context_2019(store, paths):
-    from foedus.scoring import year_context
-
-    return year_context(SPEC, 2019, paths=paths)
 
 
 def test_a_pair_gets_its_probability_percentile_and_reasons(store, paths, context_2019):
