@@ -44,6 +44,20 @@ ALIASES: dict[str, int] = {
 }
 
 
+# A query longer than this names no state (the longest COW name has 32 characters, the longest
+# official name country_converter knows 52): country_converter's regexes take time quadratic in
+# the text's length (10,000 characters: 14 s), so a longer query is refused before it gets there.
+MAX_QUERY = 100
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    """``text`` in quotes for a one-line message: control characters and line breaks escaped
+    (``Fr\\nance``), cut after ``limit`` characters of the escaped text."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    cut = len(shown) > limit or len(text) > limit
+    return "'" + shown[:limit] + ("..." if cut else "") + "'"
+
+
 def _normalise(text: str) -> str:
     text = text.strip().lower().replace("&", " and ").replace(".", "")
     text = re.sub(r"\s+", " ", text)
@@ -104,6 +118,9 @@ class StateRegistry:
         if isinstance(query, bool) or not isinstance(query, (int, str)):
             raise StateNotFound(f"cannot read {query!r} as a state: give a COW code, abbreviation or name")
         text = str(query).strip()
+        if len(text) > MAX_QUERY:
+            raise StateNotFound(f"no state matches {_quoted(text)}: {len(text):,} characters, "
+                                f"longer than any state's name ({MAX_QUERY} at most)")
         if re.fullmatch(r"\d{1,3}", text):
             code = int(text)
             if code in self.states:
@@ -125,7 +142,8 @@ class StateRegistry:
         iso = _to_iso3([text])[0]
         if isinstance(iso, list):
             names = [self._describe_iso(code) for code in iso]
-            raise StateNotFound(f"'{text}' is ambiguous: it matches {', '.join(names)}; be more specific", names)
+            raise StateNotFound(f"{_quoted(text)} is ambiguous: it matches {', '.join(names)}; be more specific",
+                                names)
         candidates = [code for code, code_iso in self._iso_of_states().items() if code_iso == iso] if iso else []
         if candidates:
             latest = max(candidates, key=lambda c: self.states[c].spells[-1][1])
@@ -133,10 +151,11 @@ class StateRegistry:
             if len(tied) == 1:
                 return self.states[latest]
             names = [f"{self.states[c].name} ({c})" for c in tied]
-            raise StateNotFound(f"'{text}' is ambiguous: it matches {', '.join(names)}; give the COW code", names)
+            raise StateNotFound(f"{_quoted(text)} is ambiguous: it matches {', '.join(names)}; give the COW code",
+                                names)
         close = self.closest(text)
         hint = f"; closest matches: {', '.join(close)}" if close else ""
-        raise StateNotFound(f"no state matches '{text}'{hint}", close)
+        raise StateNotFound(f"no state matches {_quoted(text)}{hint}", close)
 
     def closest(self, text: str, n: int = 5) -> list[str]:
         choices = {**{k: v for k, v in self._by_name.items()}, **{a.lower(): c for a, c in self._by_abb.items()}}

@@ -472,7 +472,7 @@ def main() -> None:
     try:
         app()
     except FoedusError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -480,6 +480,6 @@ def main() -> None:
     except Exception as exc:  # a bug: say so plainly; FOEDUS_DEBUG=1 shows the traceback
         if os.environ.get("FOEDUS_DEBUG"):
             raise
-        err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc} "
+        err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {escape(str(exc))} "
                   "(a bug in foedus; rerun with FOEDUS_DEBUG=1 for the traceback and report it)", highlight=False)
         sys.exit(1)
