@@ -38,6 +38,8 @@ _FULL = "free space there, or " + _ELSEWHERE
 _READ_ONLY = "make it writable, or " + _ELSEWHERE
 _ADVICE = {errno.ENOSPC: _FULL, errno.EDQUOT: _FULL, errno.EFBIG: _FULL,
            errno.EROFS: _READ_ONLY, errno.EACCES: _READ_ONLY, errno.EPERM: _READ_ONLY}
+# The errnos only a write to a disk gives (never a network connection's, as EACCES may be)
+DISK_FULL_OR_READ_ONLY = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 @contextmanager
@@ -52,7 +54,10 @@ def output_errors(target: Path, *ours: Path) -> Iterator[None]:
     except OSError as exc:
         target = Path(target)
         mine = {target, *target.parents, *map(Path, ours)}
-        if exc.errno not in _ADVICE or (exc.filename is not None and Path(exc.filename) not in mine):
+        named = {Path(f) for f in (exc.filename, exc.filename2) if f is not None}
+        # a full or read-only disk is always the one written to; a permission error may be the
+        # source's (of a copy), unless it names the output or nothing
+        if exc.errno not in _ADVICE or (exc.errno not in DISK_FULL_OR_READ_ONLY and named and not named & mine):
             raise
         raise OutputError(f"cannot write {target.name} in {target.parent}: {os.strerror(exc.errno).lower()}; "
                           f"nothing was written: {_ADVICE[exc.errno]}") from exc

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from foedus.features.atomic import atomic_path
+from foedus.features.atomic import DISK_FULL_OR_READ_ONLY, atomic_path
 from foedus.features.errors import DataError
 from foedus.features.manifest import Source, sha256_of
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
@@ -63,6 +63,8 @@ def _download(url: str, dest: Path, label: str, progress: Progress | None) -> No
                     if progress is not None:
                         progress.update(task, completed=received)
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_OR_READ_ONLY:
+            raise  # writing the copy failed, not the network: atomic_path says so
         reason = getattr(exc, "reason", exc)
         raise DataError(
             f"could not download {label} from {url} ({reason}): check the network, or fetch from a "
