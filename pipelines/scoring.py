@@ -398,6 +398,8 @@ BATCH_COLUMNS = ("state_a", "state_b", "year")
 SCORE_COLUMNS = ("ccode_a", "name_a", "ccode_b", "name_b", "probability", "percentile", "already_allied", "error")
 # A pair of COW codes (each under 1000) as one integer key: ccode1 * PAIR_KEY + ccode2.
 PAIR_KEY = 1000
+# Distinct state strings whose resolution a BatchScorer remembers at most (each about 200 bytes).
+MAX_REMEMBERED = 100_000
 
 
 @dataclass(frozen=True)
@@ -578,11 +580,21 @@ class BatchScorer:
                 state = str(error)
             if key is None:
                 return state
+            if len(self._states) >= MAX_REMEMBERED:
+                self._states.clear()  # a file of ever new names must not fill memory with their errors
             self._states[key] = state
         return self._states[key]
 
     def _year(self, year: int) -> YearPairs | str:
         if year not in self._years:
+            try:
+                if self._label_last is None:
+                    self._label_last = label_last_year(self.spec, self.paths)
+                # before any model loads, as year_context does; not remembered, so that a file of
+                # ever new years outside the range does not fill memory with their errors
+                check_scored_year(year, self.spec, self._label_last)
+            except FoedusError as error:
+                return str(error)
             try:
                 self._years[year] = YearPairs.of(self._context(year))
             except FoedusError as error:
@@ -590,9 +602,6 @@ class BatchScorer:
         return self._years[year]
 
     def _context(self, year: int) -> YearContext:
-        if self._label_last is None:
-            self._label_last = label_last_year(self.spec, self.paths)
-        check_scored_year(year, self.spec, self._label_last)  # before any model loads, as year_context does
         return year_context(self.spec, year, model_uri=self.model_uri, paths=self.paths,
                             model=self.model or self._model(year), supplements=self.supplements,
                             registry=self.registry)

@@ -305,9 +305,9 @@ def test_a_header_foedus_cannot_write_beside_is_refused(tmp_path, header, fragme
 
 def test_a_million_rows_are_scored_in_order_in_bounded_memory(store, registry, tmp_path):
     """The benchmark's workload. A chunk holds 100,000 rows: the peak must stay near what a batch
-    of a thousand rows over the same ten years takes (the model, ten years' forecasts, the
-    imports; 517 MB measured), not grow with the file: scoring the whole file at once peaked
-    at 1,140 MB (+620 MB), the chunks at 569 MB (+52 MB)."""
+    of a thousand rows over the same ten years takes (the imports, the model, ten years'
+    forecasts: 528 MB measured), not grow with the file. Measured: the chunks peaked at 575 MB
+    (+47 MB); scoring the whole file at once at 1,140 MB (+612 MB). The bound is between."""
     bench = benchmark()
     source, few = tmp_path / "pairs.csv", tmp_path / "few.csv"
     truth = bench.write_pairs(source, 1_000_000, registry)
