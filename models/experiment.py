@@ -16,15 +16,18 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from foedus.features.errors import FoedusError
+from foedus.features.faults import kill_point
 from foedus.features.universe import DYAD_YEAR
 from foedus.models import plots, run_view
 from foedus.models.backtest import BacktestResult, fit_final, slice_metrics
 from foedus.models.catalogue import DEFAULT_SEED, make_model
 from foedus.models.estimators import feature_columns
 from foedus.models.folds import label_delay, split
-from foedus.models.registry import Promotion, promote_if_better, registered_name
+from foedus.models.recovery import owner_tags
+from foedus.models.registry import Promotion, apply, judge, registered_name
 from foedus.models.tracking import (
     data_digest,
+    environment,
     experiment_id,
     log_frame,
     log_metrics,
@@ -52,6 +55,7 @@ def _present_tags(provenance: dict) -> dict[str, str]:
 
 
 def _tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
+    """What a run is, what reproduces it (code, data, libraries) and which process owns it."""
     code = provenance.get("code", {})
     return {**_present_tags(provenance),
         "kind": kind,
@@ -61,6 +65,8 @@ def _tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
         "git_commit": str(code.get("git_commit")),
         "data_digest": data_digest(provenance.get("sources", {})),
         "build_key": str(provenance.get("build_key")),
+        **environment().tags(),
+        **owner_tags(),
     }
 
 
@@ -101,6 +107,8 @@ def _config(result: BacktestResult, features: list[str], spec, provenance: dict)
         "vintage": provenance.get("vintage"),
         "build_key": provenance.get("build_key"),
         "sources": provenance.get("sources"),
+        "code": provenance.get("code"),
+        "environment": environment().as_dict(),
     }
 
 
@@ -138,6 +146,7 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
             **run_view.main_params([hyperparameters(model_name, seed, r.params) for r in result.folds]),
         })
         mlflow.log_dict(_config(result, features, spec, provenance), "config.json")
+        kill_point("backtest.parent_started")
         for fold, fold_headline in zip(result.folds, fold_headlines, strict=True):
             train, test = split(table, fold.fold, label_delay(spec, provenance))
             with mlflow.start_run(run_name=f"{model_name} {fold.fold.name}", nested=True,
@@ -157,6 +166,7 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
                 _log_training_data(table.loc[train, [*DYAD_YEAR, "onset", *features]],
                                    f"{spec.name} train <= {fold.train_years[1]}")
                 log_frame(fold.predictions, "predictions/predictions.parquet")
+                kill_point("backtest.fold_predictions")
                 if log_models:
                     log_onset_model(fold.model, getattr(fold.model, "features_", features), table.loc[test], spec,
                                     name=_model_name(model_name, spec, fold.fold.name),
@@ -185,6 +195,7 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
             _log_figure(plots.feature_importance(last), "plots/feature_importance.png")
         if result.shap_sample is not None:
             _log_figure(plots.shap_summary(result.shap_sample), "plots/shap_summary.png")
+        kill_point("backtest.before_end")
     return parent.info.run_id
 
 
@@ -239,18 +250,24 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
                                            + ("" if target is None else f", sources as stale as in {target}"))
         if hasattr(final.model, "feature_importances_"):
             _log_figure(plots.feature_importance(final.model), "plots/feature_importance.png")
+        kill_point("train.model_logged")
         name = registered_name(spec, target)
         version = mlflow.register_model(info.model_uri, name, tags={
             "model": model_name, "backtest_run_id": backtest_run.info.run_id, **_present_tags(provenance)})
+        kill_point("train.registered")
         client = MlflowClient()
-        promotion = promote_if_better(client, name, version.version, ap)
+        promotion = judge(client, name, version.version, ap)
+        described = run_view.version_description(model_name, spec, backtest_run.info.run_id, promotion)
         client.update_registered_model(name, description=run_view.registered_model_description(spec, target))
-        client.update_model_version(name, version.version, description=run_view.version_description(
-            model_name, spec, backtest_run.info.run_id, promotion))
-        mlflow.set_tag("mlflow.note.content", run_view.version_description(
-            model_name, spec, backtest_run.info.run_id, promotion) + f" Registered as {name} v{version.version}.")
+        client.update_model_version(name, version.version, description=described)
+        mlflow.set_tag("mlflow.note.content", described + f" Registered as {name} v{version.version}.")
         mlflow.set_tag("registered_version", version.version)
         mlflow.set_tag("champion", str(promotion.promoted).lower())
+    # The alias moves last, after the run has ended: killed before this, the version's champion
+    # rule is left pending and the next train completes it (``recovery``); the run is never
+    # marked failed with its version champion.
+    kill_point("train.before_alias")
+    apply(client, promotion)
     return run.info.run_id, promotion
 
 
@@ -268,7 +285,8 @@ def compare_runs(root: Path, spec=None, last: int = 20) -> pd.DataFrame:
                                      "mean_fold_average_precision", "median_onset_percentile", "roc_auc", "brier",
                                      "started",
                                      "run_id"])
-    runs = client.search_runs(experiments, filter_string="tags.kind = 'backtest'",
+    # a run still going, or failed (its process killed), has no result to compare
+    runs = client.search_runs(experiments, filter_string="tags.kind = 'backtest' and attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=last)
     rows = [{
         "model": r.data.tags.get("model"),

@@ -15,11 +15,12 @@ from mlflow.tracking import MlflowClient
 
 CHAMPION = "champion"
 AP_TAG = "backtest_continuing_dyad_average_precision"
+REGISTERED_PREFIX = "foedus-onset-"
 
 
 def registered_name(spec, for_year: int | None = None) -> str:
     """``foedus-onset-<spec>``, or ``foedus-onset-<spec>-for<year>`` for a present-day model."""
-    return f"foedus-onset-{spec.name}" + ("" if for_year is None else f"-for{for_year}")
+    return f"{REGISTERED_PREFIX}{spec.name}" + ("" if for_year is None else f"-for{for_year}")
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,32 @@ def current_champion(client: MlflowClient, name: str) -> tuple[str, float] | Non
     return str(version.version), float(version.tags.get(AP_TAG, "nan"))
 
 
-def promote_if_better(client: MlflowClient, name: str, version: str, average_precision: float) -> Promotion:
-    """Tag ``version`` with its backtest AP and make it champion if it beats the champion."""
+def judge(client: MlflowClient, name: str, version: str, average_precision: float) -> Promotion:
+    """Tag ``version`` with its backtest AP and decide whether it beats the champion; the alias
+    is not moved yet (``apply``), and the version's ``foedus.promotion`` tag says so (pending)."""
+    from foedus.models.recovery import PENDING, PROMOTION
+
     client.set_model_version_tag(name, version, AP_TAG, f"{average_precision:.10g}")
+    client.set_model_version_tag(name, version, PROMOTION, PENDING)
     previous = current_champion(client, name)
     # a champion without a recorded AP (NaN) cannot defend its title
     promoted = previous is None or previous[1] != previous[1] or average_precision > previous[1]
-    if promoted:
-        client.set_registered_model_alias(name, CHAMPION, version)
     return Promotion(name, str(version), average_precision, previous[0] if previous else None,
                      previous[1] if previous else None, promoted)
+
+
+def apply(client: MlflowClient, promotion: Promotion) -> None:
+    """Move the alias if ``promotion`` won, and mark the version's champion rule done. One write
+    moves the alias: a reader sees the old champion or the new one."""
+    from foedus.models.recovery import DONE, PROMOTION
+
+    if promotion.promoted:
+        client.set_registered_model_alias(promotion.name, CHAMPION, promotion.version)
+    client.set_model_version_tag(promotion.name, promotion.version, PROMOTION, DONE)
+
+
+def promote_if_better(client: MlflowClient, name: str, version: str, average_precision: float) -> Promotion:
+    """Tag ``version`` with its backtest AP and make it champion if it beats the champion."""
+    promotion = judge(client, name, version, average_precision)
+    apply(client, promotion)
+    return promotion

@@ -59,6 +59,7 @@ def load_scoring_model(spec, model_uri: str | None = None, for_year: int | None 
     client = MlflowClient()
     uri = model_uri or f"models:/{registered_name(spec, for_year)}@{CHAMPION}"
     version = registered = None
+    source = uri
     try:
         if uri.startswith("models:/"):
             registered, _, which = uri[len("models:/"):].partition("@")
@@ -68,6 +69,9 @@ def load_scoring_model(spec, model_uri: str | None = None, for_year: int | None 
                 registered, _, number = registered.partition("/")
                 found = client.get_model_version(registered, number)
             version, run_id = str(found.version), found.run_id
+            # the version the alias named a moment ago, not the alias again: a train moving the
+            # champion meanwhile must not make the loaded model differ from the version reported
+            source = f"models:/{registered}/{version}"
         elif uri.startswith("runs:/"):
             run_id = uri[len("runs:/"):].split("/")[0]
         else:
@@ -75,7 +79,7 @@ def load_scoring_model(spec, model_uri: str | None = None, for_year: int | None 
                                "or runs:/<run id>/model")
         # suppress_warnings skips MLflow's check of the installed packages against the model's
         # pinned requirements (about a second per load); foedus pins the versions it ran with
-        wrapped = mlflow.pyfunc.load_model(uri, suppress_warnings=True).unwrap_python_model()
+        wrapped = mlflow.pyfunc.load_model(source, suppress_warnings=True).unwrap_python_model()
         run = client.get_run(run_id)
     except MlflowException as error:
         if model_uri is None and for_year is not None:

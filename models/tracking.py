@@ -8,15 +8,19 @@ instead, for teams.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import tempfile
+import warnings
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 EXPERIMENT_PREFIX = "foedus-onset-"
@@ -77,8 +81,32 @@ def configure(root: Path) -> str:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    MlflowClient().search_experiments(max_results=1)  # creates and migrates the database
+    # Two processes opening a new store at once would both run MLflow's migrations and one would
+    # fail half-way (measured: "Online migration expected to match one row"); one at a time, the
+    # second finds the database made. Alembic's notices on the way are not the user's concern.
+    with store_lock(uri), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MlflowClient().search_experiments(max_results=1)  # creates and migrates the database
     return uri
+
+
+@contextmanager
+def store_lock(uri: str):
+    """Exclusive, between processes, for a local store's one-time changes (creating the database,
+    an experiment); a tracking server serialises those itself. Released if the holder dies."""
+    if not is_local(uri):
+        yield
+        return
+    import fcntl
+
+    lock = Path(uri.removeprefix("sqlite:///")).resolve().with_name(".foedus-store.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def experiment_name(spec, present: bool = False) -> str:
@@ -95,15 +123,70 @@ def experiment_id(spec, root: Path, present: bool = False) -> str:
     name = experiment_name(spec, present)
     tags = {"label_spec": str(spec), **experiment_tags(spec, present)}
     found = client.get_experiment_by_name(name)
-    if found is not None:
-        # experiments made by an older foedus get the UI's kind, description and saved view too
-        for key, value in tags.items():
-            if found.tags.get(key) != value:
-                client.set_experiment_tag(found.experiment_id, key, value)
-        return found.experiment_id
-    folder = artifact_root(mlflow.get_tracking_uri())
-    location = (folder / name).as_uri() if folder is not None else None
-    return client.create_experiment(name, artifact_location=location, tags=tags)
+    if found is None:
+        uri = mlflow.get_tracking_uri()
+        with store_lock(uri):  # another process may be creating it right now
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                folder = artifact_root(uri)
+                location = (folder / name).as_uri() if folder is not None else None
+                try:
+                    return client.create_experiment(name, artifact_location=location, tags=tags)
+                except MlflowException as error:  # on a shared server, another client won the race
+                    if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                        raise
+                    found = client.get_experiment_by_name(name)
+    # experiments made by an older foedus get the UI's kind, description and saved view too
+    for key, value in tags.items():
+        if found.tags.get(key) != value:
+            client.set_experiment_tag(found.experiment_id, key, value)
+    return found.experiment_id
+
+
+# what a run's numbers depend on besides foedus's own code and the data
+LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "scipy", "mlflow", "pyreadr")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The interpreter, platform and library versions a run computed with, and whether foedus's
+    working tree differed from its commit (then the commit alone does not reproduce the run)."""
+
+    python: str
+    platform: str
+    libraries: dict[str, str]
+    uncommitted_changes: bool | None
+
+    def tags(self) -> dict[str, str]:
+        return {"python_version": self.python,
+                "libraries": " ".join(f"{name}=={version}" for name, version in self.libraries.items()),
+                "uncommitted_changes": str(self.uncommitted_changes).lower()}
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@functools.cache
+def environment() -> Environment:
+    """This process's ``Environment`` (computed once)."""
+    import platform
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "absent"
+
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                text=True, timeout=10, cwd=Path(__file__).resolve().parent)
+        changed = bool(status.stdout.strip()) if status.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        changed = None
+    return Environment(platform.python_version(), platform.platform(),
+                       {name: installed(name) for name in LIBRARIES}, changed)
 
 
 def data_digest(sources: dict[str, str]) -> str:

@@ -73,13 +73,26 @@ def _state_names(paths: Paths) -> dict[int, str]:
     return {code: state.name for code, state in load_registry(paths).states.items()}
 
 
+def configure_tracking(paths: Paths) -> str:
+    """MLflow pointed at the project's store (an unreachable tracking server fails now, before
+    any build or training), and the unfinished work of killed foedus processes settled
+    (``foedus.models.recovery``; each thing done is logged as a warning). Returns the URI."""
+    import logging
+
+    from foedus.models.recovery import recover
+    from foedus.models.tracking import configure
+
+    uri = configure(paths.root)
+    for done in recover():
+        logging.getLogger("foedus.models.recovery").warning(done.describe())
+    return uri
+
+
 def _tracked_table(spec: LabelSpec, paths: Paths, for_year: int | None = None) -> tuple[BuildResult, dict]:
     """The built table (an identical build is reused; a present-day model's for ``for_year``),
     its sidecar provenance, and MLflow pointed at the project's store: what backtest and train
     both start from."""
-    from foedus.models.tracking import configure
-
-    configure(paths.root)  # an unreachable tracking server fails now, before the build and any training
+    configure_tracking(paths)
     built = build(spec, for_year=for_year, paths=paths)
     return built, json.loads(built.path.with_suffix(".json").read_text())
 
@@ -235,8 +248,9 @@ def skill_by_staleness(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, targets: Sequ
     from foedus.models.backtest import run_backtest
     from foedus.models.catalogue import DEFAULT_SEED, model_spec
     from foedus.models.folds import PRESENT_FOLDS, parse_folds
+    from foedus.models.recovery import owner_tags
     from foedus.models.skill import markdown, skill_row, skill_table
-    from foedus.models.tracking import experiment_id, log_frame
+    from foedus.models.tracking import environment, experiment_id, log_frame
 
     paths = paths or Paths.discover()
     spec = _spec(spec)
@@ -263,8 +277,8 @@ def skill_by_staleness(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, targets: Sequ
             on_profile(rows[-1])
     table = skill_table(rows)
     mlflow.set_experiment(experiment_id=experiment_id(spec, paths.root, present=True))
-    with mlflow.start_run(run_name=f"{model} skill by staleness", tags={"kind": "skill", "model": model,
-                                                                          "label_spec": str(spec)}):
+    tags = {"kind": "skill", "model": model, "label_spec": str(spec), **environment().tags(), **owner_tags()}
+    with mlflow.start_run(run_name=f"{model} skill by staleness", tags=tags):
         mlflow.log_params({"model": model, "label_spec": str(spec), "seed": seed,
                            "folds": ",".join(f.name for f in folds), "targets": ",".join(table["target"])})
         for row in rows:
