@@ -15,7 +15,8 @@ The notebook API (each CLI command is a thin layer over one of these):
 - ``foedus.run(specs)``: the main job end to end for one or several labels (``foedus run``); returns a ``RunResult``.
 - ``foedus.LabelSpec``: which alliances count as an onset.
 - ``foedus.score(a, b, year)``: one pair's probability, percentile and reasons (``foedus score``).
-- ``foedus.score_batch(pairs)``: a table of pairs, row by row (``foedus score --input``).
+- ``foedus.score_batch(pairs)``: a table of pairs, scored column-wise; ``foedus.score_csv(input, output)`` streams
+  a CSV of any length through it in chunks (``foedus score --input --output``).
 - ``foedus.rank(year)``: the likeliest new alliances of a year (``foedus rank``).
 - ``foedus.threats(year)``: pairs sharing a threat without an alliance, and what holds them back (``foedus threats``).
 - ``foedus.report(run_id)``: the self-contained HTML report of a backtest, logged to its run (``foedus report``).
@@ -49,6 +50,7 @@ _API = {
     "stop_server": "foedus.ui",
     "score": "foedus.scoring",
     "score_batch": "foedus.scoring",
+    "score_csv": "foedus.batch",
     "rank": "foedus.scoring",
     "threats": "foedus.scoring",
     "load_source": "foedus.features.readers",
