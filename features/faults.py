@@ -8,6 +8,19 @@ write and the alias move) and then check that the previous outputs are intact an
 invocation completes. Unset, a point costs one dictionary lookup.
 
 A point may be named ``<point>#<n>`` to kill on its n-th passage (e.g. the second fold).
+
+The points, and the tests that kill there:
+
+- ``interim.cache_written``: a source's cache written to its temporary file, not yet renamed;
+  ``build.table_part``: after each row group of the table's temporary file (``#2``: after the
+  second); ``build.before_sidecar``: the table renamed into place, its sidecar not yet written
+  (``tests/pipelines/test_build_faults.py``).
+- ``backtest.parent_started``: the parent run's parameters and config logged;
+  ``backtest.fold_predictions``: a fold run's predictions logged, its model not;
+  ``backtest.before_end``: every parent artifact logged, the run not ended;
+  ``train.model_logged``: the final model logged, not registered; ``train.registered``:
+  registered, not judged; ``train.before_alias``: judged and its run ended, the alias not moved
+  (``tests/pipelines/test_tracking_faults.py``).
 """
 
 from __future__ import annotations
