@@ -46,6 +46,18 @@ def _seed_option():
     return typer.Option(DEFAULT_SEED, help="Random seed (same seed and data give the same numbers).")
 
 
+def _jobs_option():
+    return typer.Option(None, "--jobs", "-j", help="Worker processes on this machine for the (model, fold) tasks "
+                        "(default: one per core, or the cluster of DASK_SCHEDULER_ADDRESS if set; 1 runs them "
+                        "one after another in this process). The numbers are the same whatever runs them.")
+
+
+def _scheduler_option():
+    return typer.Option(None, "--scheduler", help="A Dask scheduler's address, e.g. tcp://host:8786, whose workers "
+                        "run the tasks (default: DASK_SCHEDULER_ADDRESS); they need foedus installed and the "
+                        "table at the same path.")
+
+
 @data_app.command("fetch")
 def data_fetch(
     origin: str | None = typer.Option(None, "--from", help="Folder or http(s) URL laid out like ../shared/data."),
@@ -211,11 +223,14 @@ def backtest(
     seed: int = _seed_option(),
     for_year: int | None = typer.Option(None, "--for-year",
                                         help=FOR_YEAR_HELP + " Default folds: 1990-2004,2005-2018."),
+    jobs: int | None = _jobs_option(),
+    scheduler: str | None = _scheduler_option(),
 ) -> None:
     """Out-of-time backtest of each model, tracked in MLflow (parent run per model, nested run per fold)."""
     from foedus.jobs import backtest as backtest_job
 
-    backtest_job(spec, models, folds, seed=seed, for_year=for_year, on_model=_print_backtest)
+    backtest_job(spec, models, folds, seed=seed, for_year=for_year, on_model=_print_backtest, jobs=jobs,
+                 scheduler=scheduler)
 
 
 @app.command()
@@ -248,6 +263,8 @@ def staleness(
     latest: bool = typer.Option(False, "--latest", help="Show the latest logged tables instead of backtesting."),
     plot: Path | None = typer.Option(None, "--plot", help="Also write the plot of every table (PNG)."),
     json_out: bool = typer.Option(False, "--json", help="Print the tables as JSON (by label spec)."),
+    jobs: int | None = _jobs_option(),
+    scheduler: str | None = _scheduler_option(),
 ) -> None:
     """Skill by staleness: backtest the model fresh and as stale as each target year's forecast, and compare."""
     from foedus.jobs import latest_skill, skill_by_staleness
@@ -261,7 +278,7 @@ def staleness(
     for spec in specs:
         tables[spec] = (latest_skill(spec, model) if latest else
                         skill_by_staleness(spec, _target_years(years), model=model, folds=folds, seed=seed,
-                                           on_profile=progress))
+                                           on_profile=progress, jobs=jobs, scheduler=scheduler))
     if plot is not None:
         from foedus.features.atomic import write_atomic
         from foedus.models.plots import skill_by_staleness as skill_plot
@@ -324,6 +341,8 @@ def run(
     present: bool = typer.Option(True, help="Also backtest and train the first label's present-day model for this "
                                  "year and rank this year's likeliest new alliances."),
     report: bool = typer.Option(True, help="Write the HTML report of the final model's backtest."),
+    jobs: int | None = _jobs_option(),
+    scheduler: str | None = _scheduler_option(),
 ) -> None:
     """The main job end to end: fetch and verify, build, backtest every model, train, compare (each label),
     this year's present-day model and top pairs, the report."""
@@ -347,7 +366,8 @@ def run(
         result = run_job(specs or MAIN_LABELS, models=models, folds=folds, final_model=final_model,
                          show_progress=out.is_terminal, on_model=lambda r: progress.console.print(_backtest_line(r)),
                          on_step=on_step,
-                         present_year=NEXT_YEAR - 1 if present else None, write_report=report)
+                         present_year=NEXT_YEAR - 1 if present else None, write_report=report, jobs=jobs,
+                         scheduler=scheduler)
         progress.update(task, description="done", completed=len(result.steps))
     out.print("[green]raw data verified[/green]")
     for label in result.labels:
@@ -445,8 +465,8 @@ def cite(
     err.print(summary, markup=False, highlight=False)
 
 
-# score, rank, threats and report live in their own modules and register themselves on ``app``
-from foedus import cli_report, cli_scoring  # noqa: E402,F401
+# score, rank, threats, report and server live in their own modules and register themselves on ``app``
+from foedus import cli_report, cli_scoring, cli_server  # noqa: E402,F401
 
 
 class _OneLineWarnings(logging.Handler):
