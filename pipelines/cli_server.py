@@ -29,8 +29,8 @@ def server_start(
                                           "serves (default mlruns/server-artifacts in the project)."),
     workers: int | None = typer.Option(None, help="Server worker processes (default MLflow's, 4)."),
     allowed_hosts: str | None = typer.Option(None, "--allowed-hosts", help="Comma-separated Host headers MLflow "
-                                             "accepts (default: localhost and private addresses); clients that "
-                                             "reach the server by name need it, e.g. statslab.example.org:5000."),
+                                             "accepts besides localhost (default: private addresses); clients "
+                                             "that reach the server by name need it, e.g. statslab.example.org:5000."),
     state: Path | None = typer.Option(None, "--state", help=STATE_HELP),
 ) -> None:
     """Start MLflow's tracking server on PostgreSQL in the background and wait until it answers."""

@@ -158,7 +158,7 @@ def start(host: str = HOST, port: int = DEFAULT_PORT, artifacts: Path | None = N
     the port is not usable or the server exits or does not answer within ``timeout`` seconds
     (the last line of its log says why). ``port`` 0: a free one. ``workers``: uvicorn workers
     (default MLflow's, 4). ``allowed_hosts``: MLflow's ``--allowed-hosts``, the Host headers it
-    accepts (by default localhost and private addresses; a server reached by name needs its name)."""
+    accepts besides localhost (by default private addresses; a server reached by name needs its name)."""
     paths = paths or Paths.discover()
     path = state_path(state, paths)
     artifacts = Path(artifacts).resolve() if artifacts is not None else paths.root / "mlruns" / "server-artifacts"
@@ -182,20 +182,24 @@ def start(host: str = HOST, port: int = DEFAULT_PORT, artifacts: Path | None = N
         command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", database,
                    "--serve-artifacts", "--artifacts-destination", str(artifacts),
                    "--host", host, "--port", str(port)]
-        command += (["--workers", str(workers)] if workers else []) + \
-            (["--allowed-hosts", allowed_hosts] if allowed_hosts else [])
-        # the log is a stream the server appends to as it runs, not an output to write atomically;
-        # each start begins it afresh, so its last line is this server's
+        if workers:
+            command += ["--workers", str(workers)]
+        if allowed_hosts:
+            # MLflow's list replaces its default (localhost and private addresses): this machine's
+            # own clients, foedus's checks among them, keep reaching it on loopback
+            command += ["--allowed-hosts", f"{allowed_hosts},localhost,localhost:*,127.0.0.1,127.0.0.1:*"]
         # MLflow's job runner serves GenAI jobs (LLM judges, trace roll-ups) foedus never submits,
         # and adds eight processes; a user who wants it sets the variable
         env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
+        # the log is a stream the server appends to as it runs, not an output to write atomically;
+        # each start begins it afresh, so its last line is this server's
         with open(log, "w") as sink:
             process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=env, start_new_session=True)
         try:
-            recorded = ServerState(process.pid, process.pid, str(_proc(process.pid).started), _public_uri(host, port),
-                                   host, port, database, str(artifacts), str(log),
-                                   datetime.now(UTC).isoformat(timespec="seconds"))
+            recorded = ServerState(process.pid, process.pid, str(_proc(process.pid).started),
+                                   _public_uri(host, port, allowed_hosts), host, port, database, str(artifacts),
+                                   str(log), datetime.now(UTC).isoformat(timespec="seconds"))
             # recorded before the wait, so that a `foedus server start` killed while waiting leaves
             # a server `foedus server stop` can still find
             _write_state(path, recorded)
@@ -266,11 +270,15 @@ def _probe_url(host: str, port: int) -> str:
     return f"http://[{local}]:{port}" if ":" in local else f"http://{local}:{port}"
 
 
-def _public_uri(host: str, port: int) -> str:
-    """What clients export: for a server on every interface, this machine's address on the way
-    out (MLflow accepts private addresses by default, not names: ``allowed_hosts``)."""
+def _public_uri(host: str, port: int, allowed_hosts: str | None = None) -> str:
+    """What clients export. For a server on every interface: the first name of ``allowed_hosts``
+    (MLflow refuses requests addressed otherwise), else this machine's address on the way out
+    (MLflow accepts private addresses by default)."""
     if host not in ("0.0.0.0", "::", ""):
         return _probe_url(host, port)
+    named = [name.strip() for name in (allowed_hosts or "").split(",") if name.strip() and "*" not in name]
+    if named:
+        return f"http://{named[0]}" if re.search(r":\d+$", named[0]) else f"http://{named[0]}:{port}"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
             probe.connect(("192.0.2.1", 9))  # TEST-NET-1: a UDP connect sends nothing, it only picks the interface
