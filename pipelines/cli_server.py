@@ -56,7 +56,7 @@ def server_status(state: Path | None = typer.Option(None, "--state", help=STATE_
         raise typer.Exit(NOT_RUNNING)
     recorded = found.state
     if found.running:
-        _print(f"running at {recorded.uri} (process {recorded.pid}, since {recorded.started} UTC; database "
+        _print(f"running at {recorded.uri} (process {recorded.pid}, since {recorded.started}; database "
                f"{recorded.database}; artifacts {recorded.artifacts}; log {recorded.log})")
         _print(f"export MLFLOW_TRACKING_URI={recorded.uri}")
         return

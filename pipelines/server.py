@@ -311,12 +311,22 @@ def _wait_ready(base: str, process: subprocess.Popen, log: Path, timeout: float)
                       f"{_last_line(log)} (whole log: {log})")
 
 
+# the line of a Python traceback that names the exception ("sqlalchemy.exc.ProgrammingError: ...")
+_EXCEPTION = re.compile(r"^[\w.]*(Error|Exception|Exit)\b.*: ")
+
+
 def _last_line(log: Path) -> str:
+    """What the log says went wrong: the last exception a traceback names, else its last ERROR
+    line, else its last line (SQLAlchemy ends its errors with a link, not the reason)."""
     try:
         lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         lines = []
-    return masked(lines[-1][:300]) if lines else "(the log is empty)"
+    for wanted in (_EXCEPTION.match, lambda line: " ERROR " in line, bool):
+        found = [line for line in lines if wanted(line)]
+        if found:
+            return masked(found[-1][:300])
+    return "(the log is empty)"
 
 
 @dataclass(frozen=True)

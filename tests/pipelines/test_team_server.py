@@ -118,11 +118,13 @@ class ThrowawayCluster:
                  f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off", "start")
         self.postmaster = process(int((data / "postmaster.pid").read_text().split()[0]))
         # the password goes through stdin, not a command line every user can read
-        self.run(self.bin / "psql", "-h", self.folder, "-p", self.port, "-U", "postgres", "-d", "postgres",
-                 "-v", "ON_ERROR_STOP=1", "-q", "-f", "-",
-                 input=f"CREATE ROLE {ROLE} LOGIN PASSWORD '{self.password}';\n"
-                       f"CREATE DATABASE {DATABASE} OWNER {ROLE};\n")
+        self.as_superuser(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{self.password}';\n"
+                          f"CREATE DATABASE {DATABASE} OWNER {ROLE};\n")
         self.note_processes()
+
+    def as_superuser(self, sql: str, database: str = "postgres") -> None:
+        self.run(self.bin / "psql", "-h", self.folder, "-p", self.port, "-U", "postgres", "-d", database,
+                 "-v", "ON_ERROR_STOP=1", "-q", "-f", "-", input=sql)
 
     def note_processes(self) -> None:
         """Remember the postmaster's processes now (its backends come and go)."""
@@ -176,6 +178,16 @@ def test_two_researchers_backtest_at_once_and_one_trains_through_a_postgresql_tr
         assert cluster.password not in wrong.stderr and not state.exists()
         assert_user_error(_server("start", "--port", "0", env={**cluster.env, "PGDATABASE": "nope"}, state=state),
                           'database "nope" does not exist')
+        # a database the role reaches but may not create tables in: the server itself dies at
+        # start-up, and says why only in its log
+        cluster.as_superuser("CREATE DATABASE not_ours;\n")
+        cluster.as_superuser("REVOKE CREATE ON SCHEMA public FROM PUBLIC;\n", database="not_ours")
+        dead = _server("start", "--port", "0", "--workers", "1", "--artifacts", str(tmp_path / "dead"),
+                       env={**cluster.env, "PGDATABASE": "not_ours"}, state=state)
+        assert_user_error(dead, "the MLflow server exited with code", "permission denied for schema public",
+                          f"whole log: {state.with_suffix('.log')}")
+        assert not state.exists()
+        assert not [p for p in os.listdir("/proc") if p.isdigit() and str(tmp_path / "dead") in _cmdline(int(p))]
 
         # the server starts while the data are built: its start-up takes seconds
         server_env = {"FOEDUS_HOME": str(ROOT), "MLFLOW_TRACKING_URI": "", **cluster.env}
