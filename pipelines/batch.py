@@ -78,6 +78,11 @@ def score_csv(input_path: Path | str, output_path: Path | str, spec: LabelSpec |
     if taken:
         raise InvalidInput(f"{WHAT} {input_path} has the column(s) {', '.join(taken)}, which the output adds: "
                            "rename or delete them")
+    # the tracking server must answer before any row: otherwise every row would carry its absence
+    from foedus.models.tracking import configure
+
+    paths = paths or Paths.discover()
+    configure(paths.root)
     scorer = BatchScorer(spec, model_uri=model_uri, paths=paths, supplements=supplements)
     rows = failed = 0
     first_failed = None
