@@ -4,27 +4,39 @@ slice and explain. Nothing here touches MLflow (``foedus.models.experiment`` log
 One fold is one pure step, ``run_fold``: its training and test slices, a model name, its
 hyperparameters and a seed in; a ``FoldResult`` out (the fitted model, forecasts, metrics and
 the threat-without-alliance lists). The slices are all it reads, so a fold can run anywhere
-the two frames can be sent. ``run_backtest`` runs every fold and pools them into a
-``BacktestResult``.
+the two frames can be sent. ``run_backtest`` runs every fold of one model on a table in memory
+and pools them into a ``BacktestResult`` (``assemble``).
+
+``run_backtests`` does the same for many models and tables at once through an executor
+(``foedus.models.executor``: this process, local worker processes or a Dask cluster): one
+``FoldTask`` per (table, model, fold). A task names its table by path and SHA-256
+(``TableRef``), never carries it: each process reads a table once and verifies it
+(``load_table``). The results are assembled here, by the same ``assemble``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
-from collections.abc import Mapping, Sequence
+import socket
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from foedus.features.errors import InvalidInput
+from foedus.features.errors import DataError, InvalidInput
 from foedus.features.labels import labelled
 from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import era_of
 from foedus.models import explain
-from foedus.models.catalogue import DEFAULT_SEED, make_model, tune
+from foedus.models.catalogue import DEFAULT_SEED, make_model, model_spec, tune
 from foedus.models.estimators import feature_columns
 from foedus.models.folds import DEFAULT_FOLDS, Fold, split
 from foedus.models.metrics import score
+from threadpoolctl import threadpool_limits
 
 # Columns kept beside each forecast so that slices and explanations need no second look-up.
 PREDICTION_KEYS = [*DYAD_YEAR, "label", "probability"]
@@ -44,6 +56,7 @@ class FoldResult:
     onsets_without_threat: pd.DataFrame = field(default_factory=pd.DataFrame)
     params: dict = field(default_factory=dict)  # the hyperparameters it was fitted with (given or tuned)
     tuning: object | None = None  # foedus.models.tuning.Tuning when they were tuned on the training years
+    executed_by: dict = field(default_factory=dict)  # where it ran (executor.identity): fold-run tags
 
 
 def slices(predictions: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -89,6 +102,15 @@ def chosen_params(train: pd.DataFrame, model_name: str, params: Mapping | None, 
     return (dict(tuning.params), tuning) if tuning is not None else ({}, None)
 
 
+def one_blas_thread():
+    """One BLAS thread while a model is fitted and forecasts: OpenBLAS splits its sums by thread
+    count, and the logits' solver (lbfgs) then stops elsewhere; one fold's forecasts were up to
+    0.013 apart between 1 and 2 threads. With one thread the numbers depend neither on the
+    machine's cores nor on the executor. (LightGBM, fitted ``deterministic``, and
+    HistGradientBoosting gave identical forecasts on 1 and 2 threads: they keep theirs.)"""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def run_fold(train: pd.DataFrame, test: pd.DataFrame, fold: Fold, model_name: str, *, seed: int = DEFAULT_SEED,
              params: Mapping | None = None, names: Mapping[int, str] | None = None, horizon: int = 1) -> FoldResult:
     """Fit ``model_name`` on ``train``, forecast ``test`` and explain the forecasts. Pure: the
@@ -97,13 +119,14 @@ def run_fold(train: pd.DataFrame, test: pd.DataFrame, fold: Fold, model_name: st
     y_train = train["onset"].astype(int).to_numpy()
     if y_train.sum() == 0:
         raise InvalidInput(f"fold {fold.name}: no onset in the training years")
-    params, tuning = chosen_params(train, model_name, params, seed=seed, horizon=horizon)
-    model = make_model(model_name, seed=seed, **params).fit(train, y_train)
-    probability = model.predict_proba(test)[:, 1]
-    predictions = test[[*DYAD_YEAR, *SLICE_COLUMNS]].assign(
-        label=test["onset"].astype(int).to_numpy(), probability=probability)
-    predictions = predictions[PREDICTION_KEYS + SLICE_COLUMNS].reset_index(drop=True)
-    twa, owt = explain.explain_fold(predictions.assign(fold=fold.name), test, model, names)
+    with one_blas_thread():
+        params, tuning = chosen_params(train, model_name, params, seed=seed, horizon=horizon)
+        model = make_model(model_name, seed=seed, **params).fit(train, y_train)
+        probability = model.predict_proba(test)[:, 1]
+        predictions = test[[*DYAD_YEAR, *SLICE_COLUMNS]].assign(
+            label=test["onset"].astype(int).to_numpy(), probability=probability)
+        predictions = predictions[PREDICTION_KEYS + SLICE_COLUMNS].reset_index(drop=True)
+        twa, owt = explain.explain_fold(predictions.assign(fold=fold.name), test, model, names)
     years = train["year"]
     return FoldResult(fold, model, predictions, score(predictions["label"], probability, predictions["year"]),
                       len(train), (int(years.min()), int(years.max())), twa, owt, params, tuning)
@@ -164,24 +187,153 @@ class BacktestResult:
                                        title=f"Threat without alliance: {self.model}, {self.label_spec}")
 
 
-def run_backtest(table: pd.DataFrame, model_name: str, folds: Sequence[Fold] = DEFAULT_FOLDS, horizon: int = 1, *,
-                 seed: int = DEFAULT_SEED, params: Mapping | None = None, names: Mapping[int, str] | None = None,
-                 label_spec: str = "") -> BacktestResult:
-    """Backtest ``model_name`` on ``folds``: each fold trains strictly on earlier years."""
-    results = [fit_fold(table, model_name, fold, horizon, seed, names, **(params or {})) for fold in folds]
+def assemble(table: pd.DataFrame, model_name: str, results: Sequence[FoldResult], horizon: int = 1, *,
+             seed: int = DEFAULT_SEED, params: Mapping | None = None, label_spec: str = "") -> BacktestResult:
+    """One model's ``BacktestResult`` from its folds' results (in fold order) on ``table``: the
+    pooled forecasts and metrics, the slices, the threat-without-alliance lists and the SHAP
+    sample of the last fold."""
     predictions, pooled_metrics = pooled(results)
     shap_sample = None
     last = results[-1].model
     if hasattr(last, "contributions"):
-        _, last_test = fold_slices(table, folds[-1], horizon)
+        _, last_test = fold_slices(table, results[-1].fold, horizon)
         sample = last_test.sample(n=min(SHAP_SAMPLE, len(last_test)), random_state=seed)
         shap_sample = last.contributions(sample, reference=last_test)
     return BacktestResult(
-        model=model_name, label_spec=label_spec, seed=seed, params=dict(params or {}), folds=results,
+        model=model_name, label_spec=label_spec, seed=seed, params=dict(params or {}), folds=list(results),
         predictions=predictions, pooled=pooled_metrics, slices=slice_metrics(predictions),
         threat_without_alliance=pd.concat([r.threat_without_alliance for r in results], ignore_index=True),
         onsets_without_threat=pd.concat([r.onsets_without_threat for r in results], ignore_index=True),
         shap_sample=shap_sample)
+
+
+def run_backtest(table: pd.DataFrame, model_name: str, folds: Sequence[Fold] = DEFAULT_FOLDS, horizon: int = 1, *,
+                 seed: int = DEFAULT_SEED, params: Mapping | None = None, names: Mapping[int, str] | None = None,
+                 label_spec: str = "") -> BacktestResult:
+    """Backtest ``model_name`` on ``folds`` of ``table``, in this process: each fold trains
+    strictly on earlier years."""
+    from foedus.models.executor import identity
+
+    results = [fit_fold(table, model_name, fold, horizon, seed, names, **(params or {})) for fold in folds]
+    for result in results:
+        result.executed_by = identity()
+    return assemble(table, model_name, results, horizon, seed=seed, params=params, label_spec=label_spec)
+
+
+# --- many backtests through an executor ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A built table as tasks name it: its file (the same path on every worker: a shared
+    filesystem for a cluster) and the SHA-256 its sidecar records."""
+
+    path: str
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path, provenance: dict) -> TableRef:
+        """The table at ``path`` whose sidecar is ``provenance`` (what ``ensure_built`` returns)."""
+        return cls(str(Path(path).resolve()), provenance["table"]["sha256"])
+
+
+# Tables this process has read, newest last. Two: the labels of ``foedus run`` are backtested
+# side by side; a third (a staleness profile's) replaces the oldest. About 0.4 GB each.
+KEPT_TABLES = 2
+_tables: OrderedDict[TableRef, pd.DataFrame] = OrderedDict()
+
+
+def remember(ref: TableRef, table: pd.DataFrame) -> None:
+    """Keep ``table`` as the one ``ref`` names in this process, forgetting the oldest beyond
+    ``KEPT_TABLES``."""
+    _tables[ref] = table
+    _tables.move_to_end(ref)
+    while len(_tables) > KEPT_TABLES:
+        _tables.popitem(last=False)
+
+
+def load_table(ref: TableRef) -> pd.DataFrame:
+    """The table ``ref`` names, read once per process from the very bytes whose SHA-256 was
+    checked: a table rebuilt or damaged since the backtest was planned is refused, not used."""
+    if ref in _tables:
+        _tables.move_to_end(ref)
+        return _tables[ref]
+    host = socket.gethostname()
+    try:
+        data = Path(ref.path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"{ref.path} cannot be read on {host} ({exc.strerror}): every worker needs the table at "
+                        "the same path (a shared filesystem)") from exc
+    if hashlib.sha256(data).hexdigest() != ref.sha256:
+        raise DataError(f"{ref.path} on {host} is not the table this backtest was planned with (its SHA-256 "
+                        "differs): it was rebuilt or damaged meanwhile; run the backtest again")
+    table = pd.read_parquet(io.BytesIO(data))
+    remember(ref, table)
+    return table
+
+
+@dataclass(frozen=True)
+class FoldTask:
+    """One (table, model, fold) of a backtest: what ``run_fold_task`` needs, small enough to send."""
+
+    table: TableRef
+    model: str
+    fold: Fold
+    horizon: int = 1
+    seed: int = DEFAULT_SEED
+    params: Mapping = field(default_factory=dict)
+    names: Mapping[int, str] | None = None
+
+
+def run_fold_task(task: FoldTask) -> FoldResult:
+    """``fit_fold`` on the table the task names (read once per process), wherever it runs; the
+    result records where that was."""
+    from foedus.models.executor import identity
+
+    table = load_table(task.table)
+    result = fit_fold(table, task.model, task.fold, task.horizon, task.seed, task.names, **task.params)
+    result.executed_by = identity()
+    return result
+
+
+@dataclass(frozen=True)
+class BacktestPlan:
+    """One model's backtest on one built table, before it runs: ``run_backtest``'s arguments
+    with the table named, not held."""
+
+    table: TableRef
+    model: str
+    folds: tuple[Fold, ...] = DEFAULT_FOLDS
+    horizon: int = 1
+    seed: int = DEFAULT_SEED
+    params: Mapping = field(default_factory=dict)
+    names: Mapping[int, str] | None = None
+    label_spec: str = ""
+
+    def tasks(self) -> list[FoldTask]:
+        return [FoldTask(self.table, self.model, fold, self.horizon, self.seed, dict(self.params), self.names)
+                for fold in self.folds]
+
+    def priority(self, fold: Fold) -> int:
+        """Longer tasks first: a tuned model's folds (LightGBM's tuning is most of a backtest's
+        time), and within a model the later folds, which train on more years."""
+        return (10_000 if model_spec(self.model).tune is not None and not self.params else 0) + fold.first
+
+
+def run_backtests(plans: Sequence[BacktestPlan], ex) -> Iterator[BacktestResult]:
+    """Every plan's folds through the executor ``ex`` at once, across models and tables; yields
+    each plan's ``BacktestResult``, in plan order, as soon as its folds are done (so the
+    caller logs one while the workers compute the next). Assembled here, as ``run_backtest``
+    assembles: the same numbers whatever the executor."""
+    tasks = [(plan, task) for plan in plans for task in plan.tasks()]
+    outcomes = ex.imap(run_fold_task, [task for _, task in tasks], [plan.priority(task.fold) for plan, task in tasks])
+    try:
+        for plan in plans:
+            results = [next(outcomes) for _ in plan.folds]
+            yield assemble(load_table(plan.table), plan.model, results, plan.horizon, seed=plan.seed,
+                           params=plan.params, label_spec=plan.label_spec)
+    finally:
+        outcomes.close()  # the tasks not done are cancelled if the caller stops or a task failed
 
 
 @dataclass
@@ -206,7 +358,8 @@ def fit_final(table: pd.DataFrame, model_name: str, *, seed: int = DEFAULT_SEED,
     """Fit ``model_name`` on every labelled at-risk dyad-year of ``table``, tuned by the same
     protocol as each backtest fold when no ``params`` are given. Pure, like ``run_fold``."""
     train = table.loc[labelled(table)]
-    params, tuning = chosen_params(train, model_name, params, seed=seed, horizon=horizon)
-    model = make_model(model_name, seed=seed, **params).fit(train, train["onset"].astype(int).to_numpy())
+    with one_blas_thread():
+        params, tuning = chosen_params(train, model_name, params, seed=seed, horizon=horizon)
+        model = make_model(model_name, seed=seed, **params).fit(train, train["onset"].astype(int).to_numpy())
     return FinalFit(model_name, model, list(getattr(model, "features_", feature_columns(table))), train, seed,
                     params, tuning)

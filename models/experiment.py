@@ -154,7 +154,8 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
         for fold, fold_headline in zip(result.folds, fold_headlines, strict=True):
             train, test = split(table, fold.fold, label_delay(spec, provenance))
             with mlflow.start_run(run_name=f"{model_name} {fold.fold.name}", nested=True,
-                                  tags={**tags, "kind": "backtest-fold", "fold": fold.fold.name}):
+                                  tags={**tags, "kind": "backtest-fold", "fold": fold.fold.name,
+                                        **fold.executed_by}):  # which worker computed it (or this process)
                 fold_hp = hyperparameters(model_name, seed, fold.params)
                 mlflow.log_params({"model": model_name, "fold": fold.fold.name,
                                    "train_first_year": fold.train_years[0], "train_last_year": fold.train_years[1],

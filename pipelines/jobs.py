@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,46 +98,101 @@ def _tracked_table(spec: LabelSpec, paths: Paths, for_year: int | None = None) -
     return built, json.loads(built.path.with_suffix(".json").read_text())
 
 
+@dataclass(frozen=True)
+class BacktestRequest:
+    """Backtests of some models on one label spec's table (its present-day model's for
+    ``for_year``), as one job asks for them: several requests fan out together."""
+
+    spec: LabelSpec
+    models: tuple[str, ...]
+    folds: tuple  # of foedus.models.folds.Fold
+    for_year: int | None = None
+    log: bool = True  # log each model's backtest to MLflow (a staleness job's fresh profile is not)
+    log_models: bool = True  # with each fold's fitted model
+
+
+def backtest_request(spec: LabelSpec | str, models: str | Sequence[str] | None = None,
+                      folds: str | Sequence | None = None, *, for_year: int | None = None, log: bool = True,
+                      log_models: bool = True) -> BacktestRequest:
+    """A ``BacktestRequest`` from what users type: models as ``"a,b"`` (default: every model of
+    the catalogue), folds as ``"1946-1969,1970-1989"`` (default: the five blocks of
+    ``DEFAULT_FOLDS``, or ``PRESENT_FOLDS`` for a present-day model)."""
+    from foedus.models.catalogue import MODELS, model_names
+    from foedus.models.folds import DEFAULT_FOLDS, PRESENT_FOLDS, parse_folds
+
+    default = DEFAULT_FOLDS if for_year is None else PRESENT_FOLDS
+    folds = default if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
+    names = model_names(tuple(MODELS) if models is None else models)
+    return BacktestRequest(_spec(spec), tuple(names), folds, None if for_year is None else int(for_year), log,
+                           log_models)
+
+
+def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = None, paths: Paths | None = None,
+                  on_model=None, jobs: int | None = None, scheduler: str | None = None, ex=None) -> list[list]:
+    """Every request's backtests, all (label spec, table, model, fold) tasks fanned out at once
+    through one executor (``foedus.models.executor``: ``jobs`` processes here, default one per
+    core, 1 for serial; or the Dask cluster at ``scheduler`` / ``DASK_SCHEDULER_ADDRESS``; or
+    ``ex``, one already open). The tracking store and the cluster are checked first, then each
+    table is built if needed, then the tasks run; only this process logs to MLflow, each
+    model's backtest as soon as its folds are done, in request and model order. Returns each
+    request's ``BacktestResult`` list; ``on_model(result)`` is called as each is logged."""
+    from foedus.features.build import ensure_built
+    from foedus.models.backtest import BacktestPlan, TableRef, load_table
+    from foedus.models.backtest import run_backtests as fan_out
+    from foedus.models.catalogue import DEFAULT_SEED
+    from foedus.models.executor import executor
+    from foedus.models.experiment import log_backtest
+    from foedus.models.folds import label_delay
+
+    paths = paths or Paths.discover()
+    seed = DEFAULT_SEED if seed is None else seed
+    configure_tracking(paths)
+    with (nullcontext(ex) if ex is not None else executor(jobs, scheduler)) as ex:
+        state_names = _state_names(paths)
+        plans, owners = [], []  # each plan's request, its table's provenance and the invocation
+        for i, request in enumerate(requests):
+            path, provenance = ensure_built(request.spec, for_year=request.for_year, paths=paths)
+            table = TableRef.of(path, provenance)
+            invocation = hashlib.sha256(f"{request}{seed}{time.time()}".encode()).hexdigest()[:12]
+            for name in request.models:
+                plans.append(BacktestPlan(table, name, request.folds, label_delay(request.spec, provenance), seed,
+                                          names=state_names, label_spec=str(request.spec)))
+                owners.append((i, provenance, invocation))
+        results: list[list] = [[] for _ in requests]
+        for plan, (i, provenance, invocation), result in zip(plans, owners, fan_out(plans, ex), strict=True):
+            request = requests[i]
+            if request.log:
+                result.run_id = log_backtest(result, load_table(plan.table), request.spec, provenance=provenance,
+                                             root=paths.root, invocation=invocation, log_models=request.log_models)
+            results[i].append(result)
+            if on_model is not None:
+                on_model(result)
+    return results
+
+
 def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[str] | None = None,
              folds: str | Sequence | None = None, *, seed: int | None = None, for_year: int | None = None,
-             paths: Paths | None = None, log_models: bool = True, on_model=None) -> list:
+             paths: Paths | None = None, log_models: bool = True, on_model=None, jobs: int | None = None,
+             scheduler: str | None = None) -> list:
     """Out-of-time backtest of each model (default: every model of ``foedus.models.catalogue``),
     tracked in MLflow (one parent run per model).
 
     ``folds`` is a list of ``Fold`` or text like ``"1946-1969,1970-1989"`` (default: the five
     blocks of ``foedus.models.folds.DEFAULT_FOLDS``). Each model's backtest is computed first
-    (``foedus.models.backtest.run_backtest``, no MLflow), then logged. Returns one
-    ``BacktestResult`` per model, with its ``run_id``; ``on_model(result)`` is called as each
-    finishes (the CLI prints progress with it).
+    (one pure task per model and fold, ``foedus.models.backtest``, no MLflow), then logged.
+    Returns one ``BacktestResult`` per model, with its ``run_id``; ``on_model(result)`` is
+    called as each finishes (the CLI prints progress with it).
+
+    ``jobs``: worker processes on this machine (default: one per core; 1 runs serially in this
+    process); ``scheduler``: a Dask scheduler's address instead (default
+    ``DASK_SCHEDULER_ADDRESS``). The numbers are the same whatever runs the tasks.
 
     ``for_year``: backtest the present-day model for that target year instead
     (``foedus.features.staleness``): its step-shifted table, trained only on the onsets known
     at each block's vintage (``folds.label_delay``); default folds 1990-2004 and 2005-2018.
     """
-    from foedus.models.backtest import run_backtest
-    from foedus.models.catalogue import DEFAULT_SEED, MODELS, model_names
-    from foedus.models.experiment import log_backtest
-    from foedus.models.folds import DEFAULT_FOLDS, PRESENT_FOLDS, label_delay, parse_folds
-
-    paths = paths or Paths.discover()
-    spec = _spec(spec)
-    names = model_names(tuple(MODELS) if models is None else models)
-    seed = DEFAULT_SEED if seed is None else seed
-    default = DEFAULT_FOLDS if for_year is None else PRESENT_FOLDS
-    folds = default if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
-    built, provenance = _tracked_table(spec, paths, for_year)
-    invocation = hashlib.sha256(f"{spec}{names}{folds}{seed}{time.time()}".encode()).hexdigest()[:12]
-    state_names = _state_names(paths)
-    results = []
-    for name in names:
-        result = run_backtest(built.table, name, folds, label_delay(spec, provenance), seed=seed,
-                              names=state_names, label_spec=str(spec))
-        result.run_id = log_backtest(result, built.table, spec, provenance=provenance, root=paths.root,
-                                     invocation=invocation, log_models=log_models)
-        results.append(result)
-        if on_model is not None:
-            on_model(result)
-    return results
+    request = backtest_request(spec, models, folds, for_year=for_year, log_models=log_models)
+    return run_backtests([request], seed=seed, paths=paths, on_model=on_model, jobs=jobs, scheduler=scheduler)[0]
 
 
 def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *, seed: int | None = None,
@@ -234,7 +290,8 @@ def latest_skill(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "light
 
 def skill_by_staleness(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, targets: Sequence[int] | None = None, *,
                        model: str = "lightgbm", folds: str | Sequence | None = None, seed: int | None = None,
-                       paths: Paths | None = None, on_profile=None) -> pd.DataFrame:
+                       paths: Paths | None = None, on_profile=None, jobs: int | None = None,
+                       scheduler: str | None = None) -> pd.DataFrame:
     """Backtest ``model`` for every staleness profile on the same folds (default 1990-2004 and
     2005-2018) and return the decay table (``foedus.models.skill``): ``fresh`` first, then each
     target year in ``targets`` (default: the first year past the label data through next year).
@@ -242,11 +299,13 @@ def skill_by_staleness(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, targets: Sequ
     Each target's backtest is logged as that present-day model's backtest (what ``train
     --for-year`` is judged by); the table and its plot are logged as a ``skill`` run of the
     ``foedus-present-<spec>`` experiment. ``on_profile(row)`` is called as each finishes.
+    Every profile's folds run at once (``jobs`` / ``scheduler``: see ``backtest``).
     """
     import mlflow
+    from foedus.features.build import ensure_built
     from foedus.models import plots
-    from foedus.models.backtest import run_backtest
     from foedus.models.catalogue import DEFAULT_SEED, model_spec
+    from foedus.models.executor import executor
     from foedus.models.folds import PRESENT_FOLDS, parse_folds
     from foedus.models.recovery import owner_tags
     from foedus.models.skill import markdown, skill_row, skill_table
@@ -257,24 +316,29 @@ def skill_by_staleness(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, targets: Sequ
     model_spec(model)
     seed = DEFAULT_SEED if seed is None else seed
     folds = PRESENT_FOLDS if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
-    built, provenance = _tracked_table(spec, paths)
+    fresh = backtest_request(spec, [model], folds, log=False)
     label_key = spec.alliance_source.source_key
-    if targets is None:
-        from foedus.features.years import NEXT_YEAR
+    configure_tracking(paths)  # an unreachable tracking server or cluster fails before any build
+    with executor(jobs, scheduler) as ex:
+        if targets is None:
+            from foedus.features.years import NEXT_YEAR
 
-        targets = range(int(provenance["coverage"][label_key][1]) + 1, NEXT_YEAR + 1)
-    fresh = run_backtest(built.table, model, folds, spec.horizon, seed=seed, names=_state_names(paths),
-                         label_spec=str(spec))
-    rows = [skill_row(fresh, None, label_key)]
-    if on_profile is not None:
-        on_profile(rows[-1])
-    del built
-    for target in targets:
-        result = backtest(spec, [model], folds, seed=seed, for_year=int(target), paths=paths, log_models=False)[0]
-        sidecar = json.loads(build(spec, for_year=int(target), paths=paths).path.with_suffix(".json").read_text())
-        rows.append(skill_row(result, sidecar["vintage"], label_key))
-        if on_profile is not None:
-            on_profile(rows[-1])
+            coverage = ensure_built(spec, paths=paths)[1]["coverage"]
+            targets = range(int(coverage[label_key][1]) + 1, NEXT_YEAR + 1)
+        # every profile's backtest at once: the fresh one (not logged) and each target year's
+        # present-day model (logged: what `train --for-year` is judged by)
+        requests = [fresh, *(backtest_request(spec, [model], folds, for_year=int(t), log_models=False)
+                             for t in targets)]
+        rows = []
+
+        def each(result) -> None:
+            target = requests[len(rows)].for_year
+            vintage = None if target is None else ensure_built(spec, for_year=target, paths=paths)[1]["vintage"]
+            rows.append(skill_row(result, vintage, label_key))
+            if on_profile is not None:
+                on_profile(rows[-1])
+
+        run_backtests(requests, seed=seed, paths=paths, on_model=each, ex=ex)
     table = skill_table(rows)
     mlflow.set_experiment(experiment_id=experiment_id(spec, paths.root, present=True))
     tags = {"kind": "skill", "model": model, "label_spec": str(spec), **environment().tags(), **owner_tags()}

@@ -3,7 +3,11 @@ each label (ATOP any and ATOP defense by default) build, backtest every model ou
 train and register the champion, compare; train this year's present-day model for the first
 label and rank the likeliest new alliances of this year; write the HTML report. Each step is a
 function of ``foedus.jobs`` / ``foedus.scoring`` / ``foedus.report``; this module only
-sequences them and reports progress."""
+sequences them and reports progress.
+
+The backtests of every label (and of the present-day model, when it has none yet) run as one
+fan-out of (label, model, fold) tasks through one executor (``foedus.models.executor``), so
+the labels are built first, then backtested together, then trained."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from foedus.features.config import Paths
 from foedus.features.labels import LabelSpec
 from foedus.features.labels import as_label_spec as _spec
 from foedus.features.years import NEXT_YEAR
-from foedus.jobs import backtest, build, compare, fetch_data, train
+from foedus.jobs import backtest_request, build, compare, configure_tracking, fetch_data, run_backtests, train
 
 MAIN_LABELS = ("atop:any:1", "atop:defense:1")
 TOP_PAIRS = 10
@@ -51,10 +55,9 @@ class RunResult:
 
 def plan(specs: Sequence[LabelSpec], n_models: int, present_year: int | None, report: bool) -> list[str]:
     """The steps of the main job, in order (what the progress bar counts and ``run`` walks through)."""
-    steps = ["fetch and verify the raw data"]
-    for spec in specs:
-        steps += [f"{spec}: build"] + [f"{spec}: backtest model {i + 1} of {n_models}" for i in range(n_models)]
-        steps += [f"{spec}: train the final model"]
+    steps = ["fetch and verify the raw data"] + [f"{spec}: build" for spec in specs]
+    steps += [f"{spec}: backtest model {i + 1} of {n_models}" for spec in specs for i in range(n_models)]
+    steps += [f"{spec}: train the final model" for spec in specs]
     if present_year is not None:
         steps += [f"{specs[0]}: present-day model for {present_year}", f"{specs[0]}: rank {present_year}"]
     if report:
@@ -66,13 +69,17 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
         models: str | Sequence[str] | None = None, folds: str | Sequence | None = None,
         final_model: str = "lightgbm", paths: Paths | None = None, show_progress: bool = True,
         on_model: Callable | None = None, on_step: Callable[[str, int, int], None] | None = None,
-        present_year: int | None = NEXT_YEAR - 1, top: int = TOP_PAIRS, write_report: bool = True) -> RunResult:
+        present_year: int | None = NEXT_YEAR - 1, top: int = TOP_PAIRS, write_report: bool = True,
+        jobs: int | None = None, scheduler: str | None = None) -> RunResult:
     """Run the main job. ``specs``: one label spec or several (default ATOP any and ATOP defense).
     ``present_year`` (default this year; None skips it): the first label's present-day model is
     backtested and trained for it and its ``top`` likeliest new alliances ranked. ``on_step(step,
     done, total)`` is called as each step starts (the CLI's progress bar), ``on_model(result)``
-    as each backtest finishes."""
+    as each backtest finishes. ``jobs`` / ``scheduler``: what runs the backtests' tasks
+    (``foedus.jobs.backtest``)."""
     from foedus.models.catalogue import MODELS, model_names, model_spec
+    from foedus.models.executor import executor
+    from foedus.models.experiment import latest_backtest
 
     started = time.monotonic()
     paths = paths or Paths.discover()
@@ -93,23 +100,31 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
         if current[0] is not None and on_step is not None:
             on_step(current[0], len(timings), len(steps))
 
-    step()
-    fetch_data(paths=paths, show_progress=show_progress)
-    labels = []
-    for spec in specs:
-        step()  # build
-        built = build(spec, paths=paths)
+    with executor(jobs, scheduler) as ex:  # an unreachable cluster fails now, before any work
+        step()
+        fetch_data(paths=paths, show_progress=show_progress)
+        builds = []
+        for spec in specs:
+            step()  # build
+            builds.append(build(spec, paths=paths))
+        requests = [backtest_request(spec, names, folds) for spec in specs]
+        configure_tracking(paths)
+        if present_year is not None and latest_backtest(specs[0], final_model, paths.root, present_year) is None:
+            # what training the present-day model would backtest first, fanned out with the rest
+            requests.append(backtest_request(specs[0], [final_model], for_year=present_year))
         done = []
 
-        def each(result, done=done):
+        def each(result) -> None:
             done.append(result)
             if on_model is not None:
                 on_model(result)
-            if len(done) < len(names):
+            if len(done) < len(specs) * len(names):
                 step()  # the next model's backtest
 
         step()  # the first model's backtest
-        results = backtest(spec, names, folds, paths=paths, on_model=each)
+        backtests = run_backtests(requests, paths=paths, on_model=each, ex=ex)
+    labels = []
+    for spec, built, results in zip(specs, builds, backtests):
         step()  # train
         run_id, promotion = train(spec, final_model, paths=paths)
         labels.append(LabelRun(spec, built, results, run_id, promotion, compare(spec, last=len(results), paths=paths)))
