@@ -100,7 +100,8 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
         if current[0] is not None and on_step is not None:
             on_step(current[0], len(timings), len(steps))
 
-    with executor(jobs, scheduler) as ex:  # an unreachable cluster fails now, before any work
+    configure_tracking(paths)  # an unreachable tracking server fails now, before any work
+    with executor(jobs, scheduler) as ex:  # an unreachable cluster too
         step()
         fetch_data(paths=paths, show_progress=show_progress)
         builds = []
@@ -108,7 +109,6 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
             step()  # build
             builds.append(build(spec, paths=paths))
         requests = [backtest_request(spec, names, folds) for spec in specs]
-        configure_tracking(paths)
         if present_year is not None and latest_backtest(specs[0], final_model, paths.root, present_year) is None:
             # what training the present-day model would backtest first, fanned out with the rest
             requests.append(backtest_request(specs[0], [final_model], for_year=present_year))

@@ -375,17 +375,11 @@ def project(tmp_path, paths):
     return {"FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": str(data), "FOEDUS_MIRROR": str(tmp_path / "no-mirror")}
 
 
-# A known gap, strict: it turns into a failure once fixed, and its mark goes. `foedus run` checks
-# the server only after fetching and building (main_job.run configures tracking after its builds).
-RUN_CHECKS_LATE = pytest.mark.xfail(strict=True, reason="main_job.run builds before it configures tracking")
-
-
 # backtest, train and compare: tests/pipelines/test_cli.py
 @pytest.mark.parametrize("command", [
     ["score", "USA", "France", "--year", "1990"], ["rank"], ["threats"], ["report"],
     ["staleness", "--model", "base-rate", "--years", "2020"], ["ui"],
-    pytest.param(["run", "-l", "atop:defense:1", "--models", "base-rate", "--no-present", "--no-report"],
-                 marks=RUN_CHECKS_LATE),
+    ["run", "-l", "atop:defense:1", "--models", "base-rate", "--no-present", "--no-report"],
 ])
 def test_every_other_command_fails_at_once_when_the_tracking_server_does_not_answer(project, command):
     from foedus.ui import free_port
