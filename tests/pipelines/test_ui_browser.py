@@ -151,6 +151,33 @@ def test_foedus_ui_prints_the_links_and_ctrl_c_stops_the_server(store, paths):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
 
 
+def test_foedus_ui_on_a_tracking_server_prints_that_server_s_links_and_starts_nothing(store, paths):
+    """With MLFLOW_TRACKING_URI naming a server (a team's), that server is the UI: foedus ui prints
+    its links and exits, where it used to start a second server over the first one's URI."""
+    from foedus.ui import start_server, stop_server
+
+    from tests.pipelines.cli_helpers import foedus
+
+    folder, runs = store
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+    try:
+        process, base = start_server(paths)
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI")
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+    try:
+        result = foedus("ui", env_extra={"MLFLOW_TRACKING_URI": base})
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == f"MLflow UI of the tracking server {base} (MLFLOW_TRACKING_URI)", lines
+        assert f"foedus-onset-{SPEC.name}: {base}/#/experiments/" in result.stdout
+        assert all(run_id in result.stdout for run_id in runs.values())
+    finally:
+        stop_server(process)
+
+
 def test_foedus_ui_refuses_a_port_out_of_range():
     from tests.pipelines.cli_helpers import assert_user_error, foedus
 
