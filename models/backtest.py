@@ -20,6 +20,7 @@ import hashlib
 import io
 import math
 import socket
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class FoldResult:
     params: dict = field(default_factory=dict)  # the hyperparameters it was fitted with (given or tuned)
     tuning: object | None = None  # foedus.models.tuning.Tuning when they were tuned on the training years
     executed_by: dict = field(default_factory=dict)  # where it ran (executor.identity): fold-run tags
+    ran: tuple[float, float] = (0.0, 0.0)  # when it ran there: start and end, seconds since the epoch
+    shap_sample: pd.DataFrame | None = None  # the backtest's SHAP sample, when this fold's task computed it
 
 
 def slices(predictions: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -168,6 +171,7 @@ class BacktestResult:
     onsets_without_threat: pd.DataFrame
     shap_sample: pd.DataFrame | None  # contributions on a sample of the last fold's test rows
     run_id: str | None = None
+    sweep: dict | None = None  # the sweep studies whose best parameters each fold used (by fold)
 
     @property
     def mean_fold_average_precision(self) -> float:
@@ -193,18 +197,25 @@ def assemble(table: pd.DataFrame, model_name: str, results: Sequence[FoldResult]
     pooled forecasts and metrics, the slices, the threat-without-alliance lists and the SHAP
     sample of the last fold."""
     predictions, pooled_metrics = pooled(results)
-    shap_sample = None
-    last = results[-1].model
-    if hasattr(last, "contributions"):
-        _, last_test = fold_slices(table, results[-1].fold, horizon)
-        sample = last_test.sample(n=min(SHAP_SAMPLE, len(last_test)), random_state=seed)
-        shap_sample = last.contributions(sample, reference=last_test)
+    shap_sample = results[-1].shap_sample
+    if shap_sample is None:
+        shap_sample = shap_of(table, results[-1], horizon, seed)
     return BacktestResult(
         model=model_name, label_spec=label_spec, seed=seed, params=dict(params or {}), folds=list(results),
         predictions=predictions, pooled=pooled_metrics, slices=slice_metrics(predictions),
         threat_without_alliance=pd.concat([r.threat_without_alliance for r in results], ignore_index=True),
         onsets_without_threat=pd.concat([r.onsets_without_threat for r in results], ignore_index=True),
         shap_sample=shap_sample)
+
+
+def shap_of(table: pd.DataFrame, result: FoldResult, horizon: int = 1, seed: int = DEFAULT_SEED) -> pd.DataFrame | None:
+    """SHAP contributions of the fold's model on ``SHAP_SAMPLE`` of its test rows (drawn with
+    ``seed``), for a model that has them; else None. A backtest's summary takes the last fold's."""
+    if not hasattr(result.model, "contributions"):
+        return None
+    _, test = fold_slices(table, result.fold, horizon)
+    sample = test.sample(n=min(SHAP_SAMPLE, len(test)), random_state=seed)
+    return result.model.contributions(sample, reference=test)
 
 
 def run_backtest(table: pd.DataFrame, model_name: str, folds: Sequence[Fold] = DEFAULT_FOLDS, horizon: int = 1, *,
@@ -283,6 +294,7 @@ class FoldTask:
     seed: int = DEFAULT_SEED
     params: Mapping = field(default_factory=dict)
     names: Mapping[int, str] | None = None
+    shap: bool = False  # also the backtest's SHAP sample (its last fold): computed where the model is
 
 
 def run_fold_task(task: FoldTask) -> FoldResult:
@@ -290,9 +302,12 @@ def run_fold_task(task: FoldTask) -> FoldResult:
     result records where that was."""
     from foedus.models.executor import identity
 
+    started = time.time()
     table = load_table(task.table)
     result = fit_fold(table, task.model, task.fold, task.horizon, task.seed, task.names, **task.params)
-    result.executed_by = identity()
+    if task.shap:
+        result.shap_sample = shap_of(table, result, task.horizon, task.seed)
+    result.executed_by, result.ran = identity(), (started, time.time())
     return result
 
 
@@ -309,29 +324,44 @@ class BacktestPlan:
     params: Mapping = field(default_factory=dict)
     names: Mapping[int, str] | None = None
     label_spec: str = ""
+    # a fold's own parameters (by fold name, e.g. its sweep study's best), instead of ``params``
+    fold_params: Mapping[str, Mapping] = field(default_factory=dict)
+    sweep: dict | None = None  # the sweep studies fold_params come from (by fold name)
+
+    def params_of(self, fold: Fold) -> dict:
+        return dict(self.fold_params.get(fold.name, self.params))
 
     def tasks(self) -> list[FoldTask]:
-        return [FoldTask(self.table, self.model, fold, self.horizon, self.seed, dict(self.params), self.names)
-                for fold in self.folds]
+        return [FoldTask(self.table, self.model, fold, self.horizon, self.seed, self.params_of(fold), self.names,
+                         shap=fold == self.folds[-1]) for fold in self.folds]
 
     def priority(self, fold: Fold) -> int:
         """Longer tasks first: a tuned model's folds (LightGBM's tuning is most of a backtest's
         time), and within a model the later folds, which train on more years."""
-        return (10_000 if model_spec(self.model).tune is not None and not self.params else 0) + fold.first
+        return (10_000 if model_spec(self.model).tune is not None and not self.params_of(fold) else 0) + fold.first
 
 
-def run_backtests(plans: Sequence[BacktestPlan], ex) -> Iterator[BacktestResult]:
+def run_backtests(plans: Sequence[BacktestPlan], ex) -> Iterator[tuple[int, BacktestResult]]:
     """Every plan's folds through the executor ``ex`` at once, across models and tables; yields
-    each plan's ``BacktestResult``, in plan order, as soon as its folds are done (so the
-    caller logs one while the workers compute the next). Assembled here, as ``run_backtest``
-    assembles: the same numbers whatever the executor."""
-    tasks = [(plan, task) for plan in plans for task in plan.tasks()]
-    outcomes = ex.imap(run_fold_task, [task for _, task in tasks], [plan.priority(task.fold) for plan, task in tasks])
+    (plan index, ``BacktestResult``) as soon as a plan's folds are all done, whichever plan
+    that is (so the caller logs one while the workers compute the others; the serial executor
+    runs them in plan order). Assembled here, as ``run_backtest`` assembles: the same numbers
+    whatever the executor."""
+    tasks = [(k, plan, task) for k, plan in enumerate(plans) for task in plan.tasks()]
+    folds: list[dict[int, FoldResult]] = [{} for _ in plans]
+    outcomes = ex.imap_unordered(run_fold_task, [task for *_, task in tasks],
+                                 [plan.priority(task.fold) for _, plan, task in tasks])
     try:
-        for plan in plans:
-            results = [next(outcomes) for _ in plan.folds]
-            yield assemble(load_table(plan.table), plan.model, results, plan.horizon, seed=plan.seed,
-                           params=plan.params, label_spec=plan.label_spec)
+        for i, result in outcomes:
+            k, plan, _ = tasks[i]
+            folds[k][i] = result
+            if len(folds[k]) == len(plan.folds):
+                results = [folds[k][j] for j in sorted(folds[k])]  # in fold order
+                folds[k] = {}
+                done = assemble(load_table(plan.table), plan.model, results, plan.horizon, seed=plan.seed,
+                                params=plan.params, label_spec=plan.label_spec)
+                done.sweep = plan.sweep
+                yield k, done
     finally:
         outcomes.close()  # the tasks not done are cancelled if the caller stops or a task failed
 

@@ -2,8 +2,8 @@
 machine, or on a Dask cluster.
 
     with executor(jobs=None, scheduler=None) as ex:
-        results = ex.map(fn, tasks)              # one result per task, in the order of the tasks
-        for result in ex.imap(fn, tasks): ...    # the same, each as soon as it and those before it are done
+        results = ex.map(fn, tasks)                     # one result per task, in the order of the tasks
+        for i, result in ex.imap_unordered(fn, tasks):  # (index, result) of each task as soon as it is done
 
 Which executor (``ex.kind``):
 
@@ -119,39 +119,52 @@ class Executor:
 
     def map(self, fn: Callable, tasks: Iterable, priorities: Sequence[int] | None = None) -> list:
         """``[fn(task) for task in tasks]``, run by the executor."""
-        return list(self.imap(fn, tasks, priorities))
+        results: list = [None] * len(tasks := list(tasks))
+        for i, result in self.imap_unordered(fn, tasks, priorities):
+            results[i] = result
+        return results
 
-    def imap(self, fn: Callable, tasks: Iterable, priorities: Sequence[int] | None = None) -> Iterator:
-        """Each task's result in the order of ``tasks``, as soon as it and those before it are done.
-        On workers, tasks of higher ``priorities`` start first (the long ones, so that no worker
-        is left with a long task at the end); the serial executor runs them in order, one at a
-        time as the results are asked for. A task's exception is raised here, and the tasks not
-        yet done are cancelled; so are they when the caller stops early."""
+    def imap_unordered(self, fn: Callable, tasks: Iterable, priorities: Sequence[int] | None = None) -> Iterator:
+        """(index, result) of each task as soon as it is done. On workers, tasks of higher
+        ``priorities`` start first (the long ones, so that no worker is left with a long task at
+        the end); the serial executor runs them in order, one at a time as the results are asked
+        for. A task's exception is raised here, and the tasks not yet done are cancelled; so are
+        they when the caller stops early."""
         tasks = list(tasks)
         # a lone task is not worth a cluster's start (seconds): it runs here, as in serial
         if self.kind == "serial" or (self.kind == "local" and self._client is None and len(tasks) <= 1):
-            yield from (fn(task) for task in tasks)
+            yield from ((i, fn(task)) for i, task in enumerate(tasks))
             return
+        from distributed import as_completed
+
         client = self._client or self._start_local(len(tasks))
         priorities = list(priorities) if priorities is not None else [0] * len(tasks)
-        futures = [client.submit(_one_thread, fn, task, pure=False, priority=priority,
-                                 key=f"{fn.__name__}-{i}-{os.urandom(4).hex()}")
-                   for i, (task, priority) in enumerate(zip(tasks, priorities, strict=True))]
+        futures: dict = {}
+        # submitted highest priority first: the scheduler hands the first few tasks of a new kind
+        # straight to the workers, before it starts queueing them by priority
+        for i in sorted(range(len(tasks)), key=lambda i: -priorities[i]):
+            futures[client.submit(_one_thread, fn, tasks[i], pure=False, priority=priorities[i],
+                                  key=f"{fn.__name__}-{i}-{os.urandom(4).hex()}")] = i
         try:
-            for i in range(len(futures)):
-                future, futures[i] = futures[i], None  # a result is released once the caller has it
-                yield _result(future)
+            for future in as_completed(list(futures), loop=client.loop):
+                i = futures.pop(future)  # a result is released once the caller has it
+                yield i, _result(future)
         finally:
-            client.cancel([f for f in futures if f is not None])
+            client.cancel(list(futures))
 
     def _start_local(self, n_tasks: int):
+        import dask
         from distributed import Client, LocalCluster
 
         # processes, not threads: the fits hold the GIL in places (pandas, the tuning loop);
-        # loopback only, the dashboard on a free port (8787 may be taken by a parallel run)
-        self._cluster = LocalCluster(n_workers=min(self._jobs, n_tasks), threads_per_worker=1, processes=True,
-                                     host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                     silence_logs=logging.CRITICAL)
+        # loopback only, the dashboard on a free port (8787 may be taken by a parallel run).
+        # A worker takes a task only when its thread is free (saturation 1.0, Dask's default
+        # 1.1 gives it a second one to hold): a long fold held behind another long one on a
+        # busy worker ended a backtest with one worker idle for a minute.
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            self._cluster = LocalCluster(n_workers=min(self._jobs, n_tasks), threads_per_worker=1, processes=True,
+                                         host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                         silence_logs=logging.CRITICAL)
         self._client = Client(self._cluster, set_as_default=False)
         self.address = self._cluster.scheduler_address
         return self._client

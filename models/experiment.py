@@ -39,6 +39,8 @@ from mlflow.tracking import MlflowClient
 # AP on continuing dyads, pairs that were a system dyad in t-1, so that no entry of a state into
 # the system carries the score.
 PRIMARY = run_view.PRIMARY
+# the ``hyperparameters`` tag of a backtest or final model fitted with a sweep's best parameters
+SWEPT = "sweep"
 
 
 def target_year(provenance: dict) -> int | None:
@@ -54,7 +56,7 @@ def _present_tags(provenance: dict) -> dict[str, str]:
     return {"for_year": str(vintage["target"]), "staleness_profile": vintage["profile"]}
 
 
-def _tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
+def run_tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
     """What a run is, what reproduces it (code, data, libraries) and which process owns it."""
     code = provenance.get("code", {})
     return {**_present_tags(provenance),
@@ -81,6 +83,11 @@ def _log_training_data(frame: pd.DataFrame, name: str, build_key: str | None) ->
                           "columns": ",".join(frame.columns)})
     dataset = mlflow.data.from_pandas(frame, targets="onset", name=name, digest=digest)
     mlflow.log_input(dataset, context="training")
+
+
+def _sweep_tags(sweep: dict | None) -> dict[str, str]:
+    """Tags of a run whose parameters are sweeps' best (``sweep``: the study or studies)."""
+    return {} if sweep is None else {"hyperparameters": SWEPT, **{f"sweep_{k}": str(v) for k, v in sweep.items()}}
 
 
 def hyperparameters(model_name: str, seed: int, params: dict) -> dict:
@@ -137,7 +144,8 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
     model_name, seed = result.model, result.seed
     target = target_year(provenance)
     mlflow.set_experiment(experiment_id=experiment_id(spec, root, target is not None))
-    tags = {**_tags(provenance, "backtest", model_name, spec), "invocation": invocation}
+    tags = {**run_tags(provenance, "backtest", model_name, spec), "invocation": invocation,
+            **_sweep_tags(result.sweep)}
     title = f"{model_name} backtest" + ("" if target is None else f" for {target}")
     fold_headlines = [run_view.headline(f.metrics, slice_metrics(f.predictions)) for f in result.folds]
     description = run_view.backtest_description(result, spec, fold_headlines, target)
@@ -204,38 +212,45 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
     return parent.info.run_id
 
 
-def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = None):
+def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = None, *, sweep: bool = False):
     """The newest finished backtest parent run of ``model_name`` under ``spec`` (of its
-    present-day model for ``for_year`` if given), or None."""
+    present-day model for ``for_year`` if given), or None. ``sweep``: the newest whose folds
+    used the best parameters of their sweep studies (``hyperparameters = sweep``); otherwise
+    the newest that did not (a model is judged by a backtest of the same parameters' origin)."""
     present = "" if for_year is None else f" and tags.for_year = '{for_year}'"
     runs = MlflowClient().search_runs(
         [experiment_id(spec, root, for_year is not None)],
         filter_string=f"tags.kind = 'backtest' and tags.model = '{model_name}' and attributes.status = 'FINISHED'"
                       + present,
-        order_by=["attributes.start_time DESC"], max_results=1,
+        order_by=["attributes.start_time DESC"], max_results=200,
     )
-    return runs[0] if runs else None
+    return next((run for run in runs if (run.data.tags.get("hyperparameters") == SWEPT) == sweep), None)
 
 
 def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict, root: Path, seed: int = DEFAULT_SEED,
-                params: dict | None = None) -> tuple[str, Promotion]:
+                params: dict | None = None, sweep: dict | None = None) -> tuple[str, Promotion]:
     """Fit ``model_name`` on every labelled year, log and register it, apply the champion rule.
+
+    ``sweep`` (the study's name, best trial and value) when ``params`` are a sweep's best: the
+    run is tagged so, and judged by the newest backtest that used sweeps too.
 
     On a present-day model's table (its provenance has a ``vintage``), the model is registered
     as ``foedus-onset-<spec>-for<year>`` and judged by that year's step-shifted backtest."""
     target = target_year(provenance)
-    backtest_run = latest_backtest(spec, model_name, root, target)
+    backtest_run = latest_backtest(spec, model_name, root, target, sweep=sweep is not None)
     if backtest_run is None:
         which, option = ("", "") if target is None else (f" for {target}", f" --for-year {target}")
-        raise FoedusError(f"no finished backtest of {model_name} for {spec}{which}: run "
-                          f"`foedus backtest -l {spec}{option} --models {model_name}` first (the champion rule "
-                          "needs its average precision)")
+        swept = (" with swept parameters", " --sweep") if sweep is not None else ("", "")
+        raise FoedusError(f"no finished backtest of {model_name}{swept[0]} for {spec}{which}: run "
+                          f"`foedus backtest -l {spec}{option} --models {model_name}{swept[1]}` first (the champion "
+                          "rule needs its average precision)")
     ap = run_view.run_metric(backtest_run, PRIMARY)
     ap = float("nan") if ap is None else ap
     final = fit_final(table, model_name, seed=seed, params=params, horizon=label_delay(spec, provenance))
     X = final.train
     mlflow.set_experiment(experiment_id=experiment_id(spec, root, target is not None))
-    tags = {**_tags(provenance, "train", model_name, spec), "backtest_run_id": backtest_run.info.run_id}
+    tags = {**run_tags(provenance, "train", model_name, spec), "backtest_run_id": backtest_run.info.run_id,
+            **_sweep_tags(sweep)}
     title = f"{model_name} final" + ("" if target is None else f" for {target}")
     chosen = hyperparameters(model_name, seed, final.params)
     with mlflow.start_run(run_name=title, tags=tags) as run:

@@ -11,6 +11,9 @@ The notebook API (each CLI command is a thin layer over one of these):
 - ``foedus.describe(spec)``: onset rates overall and among shared-threat dyad-years, by era.
 - ``foedus.backtest(spec, models)``: out-of-time backtests (computed, then logged to MLflow; ``foedus backtest``).
 - ``foedus.train(spec, model)``: the final model, registered with the champion rule (``foedus train``).
+- ``foedus.sweep(spec, trials, folds)``: Optuna studies of LightGBM's hyperparameters, each on the years before a
+  test block or on every labelled year; ``backtest(..., sweep=True)`` and ``train(..., sweep=True)`` use their best
+  trials (``foedus sweep``).
 - ``foedus.compare(spec)``: the latest backtest runs (``foedus compare``).
 - ``foedus.run(specs)``: the main job end to end for one or several labels (``foedus run``); returns a ``RunResult``.
 - ``foedus.LabelSpec``: which alliances count as an onset.
@@ -41,6 +44,7 @@ _API = {
     "backtest": "foedus.jobs",
     "train": "foedus.jobs",
     "compare": "foedus.jobs",
+    "sweep": "foedus.sweeps",
     "BuildResult": "foedus.jobs",
     "RunResult": "foedus.jobs",
     "cite": "foedus.jobs",

@@ -225,12 +225,14 @@ def backtest(
                                         help=FOR_YEAR_HELP + " Default folds: 1990-2004,2005-2018."),
     jobs: int | None = _jobs_option(),
     scheduler: str | None = _scheduler_option(),
+    sweep: bool = typer.Option(False, "--sweep", help="LightGBM only: fit each fold with the best trial of the "
+                               "`foedus sweep` study of the years before it, instead of its own grid tuning."),
 ) -> None:
     """Out-of-time backtest of each model, tracked in MLflow (parent run per model, nested run per fold)."""
     from foedus.jobs import backtest as backtest_job
 
     backtest_job(spec, models, folds, seed=seed, for_year=for_year, on_model=_print_backtest, jobs=jobs,
-                 scheduler=scheduler)
+                 scheduler=scheduler, sweep=sweep)
 
 
 @app.command()
@@ -241,14 +243,51 @@ def train(
     for_year: int | None = typer.Option(None, "--for-year", help=FOR_YEAR_HELP + " Registered as "
                                         "foedus-onset-<spec>-for<year>; backtested first if that year has no "
                                         "backtest yet."),
+    sweep: bool = typer.Option(False, "--sweep", help="LightGBM only: fit it with the best trial of the `foedus "
+                               "sweep` study of every labelled year; judged by the latest `backtest --sweep`."),
 ) -> None:
     """Fit the final model on all labelled years and register it; 'champion' moves only if it beats the champion."""
     from foedus.jobs import train as train_job
 
-    run_id, promotion = train_job(spec, model, seed=seed, for_year=for_year, on_backtest=_print_backtest)
+    run_id, promotion = train_job(spec, model, seed=seed, for_year=for_year, on_backtest=_print_backtest,
+                                  sweep=sweep)
     what = "" if for_year is None else f" (the present-day model for {for_year})"
     out.print(f"trained {model} on every labelled year{what} (run {run_id})")
     out.print(promotion.describe())
+
+
+@app.command()
+def sweep(
+    spec: str = _spec_option(),
+    trials: int = typer.Option(20, help="Trials to add to each study (a study that exists is continued)."),
+    folds: str | None = typer.Option(None, help="Test blocks, e.g. 1946-1969,1990-2004: one study each, on the "
+                                     "years before the block only (for `backtest --sweep`)."),
+    final: bool = typer.Option(True, "--final/--no-final", help="Also the study of every labelled year (for "
+                               "`train --sweep`)."),
+    storage: str | None = typer.Option(None, help="Optuna storage URL (default: FOEDUS_SWEEP_STORAGE, else "
+                                       "mlruns/optuna.db); a team's: postgresql+psycopg2://user@host/optuna."),
+    batch: int | None = typer.Option(None, help="Trials asked at once and run side by side (default 4); the "
+                                     "study depends on it, not on --jobs."),
+    seed: int = _seed_option(),
+    jobs: int | None = _jobs_option(),
+    scheduler: str | None = _scheduler_option(),
+) -> None:
+    """Optuna study of LightGBM's hyperparameters, scored out of time inside the years before each test block."""
+    from foedus.sweeps import sweep as sweep_job
+
+    def shown(params: dict) -> str:
+        return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items())
+
+    def progress(cut, trial) -> None:
+        err.print(f"{cut.name}: trial {trial.number} continuing-dyad AP {_fmt(trial.value)} ({shown(trial.params)})",
+                  highlight=False, markup=False)
+
+    for study in sweep_job(spec, trials, folds, final=final, storage=storage, seed=seed, batch=batch, jobs=jobs,
+                           scheduler=scheduler, on_trial=progress):
+        best = shown(study["best_params"])
+        out.print(f"{study['cut']}: best trial {study['best_trial']} of {study['trials']}, continuing-dyad AP "
+                  f"{_fmt(study['best_value'])} ({best}); study '{study['study']}' in {study['storage']}, "
+                  f"run {study['run_id']}", highlight=False, markup=False)
 
 
 @app.command()

@@ -16,6 +16,7 @@ import pandas as pd
 # they are re-exported here as the notebook API and for the CLI.
 from foedus.features.build import BuildResult, build, build_sources, feature_catalogue, labelled_universe  # noqa: F401
 from foedus.features.config import Paths
+from foedus.features.errors import InvalidInput
 from foedus.features.fetch import Fetched, RawState, fetch, raw_state
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec
 from foedus.features.labels import as_label_spec as _spec
@@ -109,11 +110,12 @@ class BacktestRequest:
     for_year: int | None = None
     log: bool = True  # log each model's backtest to MLflow (a staleness job's fresh profile is not)
     log_models: bool = True  # with each fold's fitted model
+    sweep: bool = False  # LightGBM's folds with their sweep studies' best parameters (foedus sweep)
 
 
 def backtest_request(spec: LabelSpec | str, models: str | Sequence[str] | None = None,
                       folds: str | Sequence | None = None, *, for_year: int | None = None, log: bool = True,
-                      log_models: bool = True) -> BacktestRequest:
+                      log_models: bool = True, sweep: bool = False) -> BacktestRequest:
     """A ``BacktestRequest`` from what users type: models as ``"a,b"`` (default: every model of
     the catalogue), folds as ``"1946-1969,1970-1989"`` (default: the five blocks of
     ``DEFAULT_FOLDS``, or ``PRESENT_FOLDS`` for a present-day model)."""
@@ -123,8 +125,11 @@ def backtest_request(spec: LabelSpec | str, models: str | Sequence[str] | None =
     default = DEFAULT_FOLDS if for_year is None else PRESENT_FOLDS
     folds = default if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
     names = model_names(tuple(MODELS) if models is None else models)
+    if sweep and (for_year is not None or any(name != "lightgbm" for name in names)):
+        raise InvalidInput("--sweep backtests lightgbm only (--models lightgbm), without --for-year: the sweeps "
+                           "tune LightGBM on the fresh tables")
     return BacktestRequest(_spec(spec), tuple(names), folds, None if for_year is None else int(for_year), log,
-                           log_models)
+                           log_models, sweep)
 
 
 def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = None, paths: Paths | None = None,
@@ -134,8 +139,9 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
     core, 1 for serial; or the Dask cluster at ``scheduler`` / ``DASK_SCHEDULER_ADDRESS``; or
     ``ex``, one already open). The tracking store and the cluster are checked first, then each
     table is built if needed, then the tasks run; only this process logs to MLflow, each
-    model's backtest as soon as its folds are done, in request and model order. Returns each
-    request's ``BacktestResult`` list; ``on_model(result)`` is called as each is logged."""
+    model's backtest as soon as its folds are done (in request and model order when serial).
+    Returns each request's ``BacktestResult`` list, in model order; ``on_model(result)`` is
+    called as each is logged."""
     from foedus.features.build import ensure_built
     from foedus.models.backtest import BacktestPlan, TableRef, load_table
     from foedus.models.backtest import run_backtests as fan_out
@@ -143,6 +149,7 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
     from foedus.models.executor import executor
     from foedus.models.experiment import log_backtest
     from foedus.models.folds import label_delay
+    from foedus.sweeps import swept_fold_params
 
     paths = paths or Paths.discover()
     seed = DEFAULT_SEED if seed is None else seed
@@ -154,26 +161,33 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
             path, provenance = ensure_built(request.spec, for_year=request.for_year, paths=paths)
             table = TableRef.of(path, provenance)
             invocation = hashlib.sha256(f"{request}{seed}{time.time()}".encode()).hexdigest()[:12]
+            delay = label_delay(request.spec, provenance)
             for name in request.models:
-                plans.append(BacktestPlan(table, name, request.folds, label_delay(request.spec, provenance), seed,
-                                          names=state_names, label_spec=str(request.spec)))
+                fold_params, studies = (swept_fold_params(request.spec, request.folds, provenance, paths)
+                                        if request.sweep else ({}, None))
+                plans.append(BacktestPlan(table, name, request.folds, delay, seed, names=state_names,
+                                          label_spec=str(request.spec), fold_params=fold_params, sweep=studies))
                 owners.append((i, provenance, invocation))
-        results: list[list] = [[] for _ in requests]
-        for plan, (i, provenance, invocation), result in zip(plans, owners, fan_out(plans, ex), strict=True):
+        done: dict[int, object] = {}
+        for k, result in fan_out(plans, ex):  # each model as soon as its folds are done
+            plan, (i, provenance, invocation) = plans[k], owners[k]
             request = requests[i]
             if request.log:
                 result.run_id = log_backtest(result, load_table(plan.table), request.spec, provenance=provenance,
                                              root=paths.root, invocation=invocation, log_models=request.log_models)
-            results[i].append(result)
+            done[k] = result
             if on_model is not None:
                 on_model(result)
+    results: list[list] = [[] for _ in requests]
+    for k in range(len(plans)):  # in request and model order, however they finished
+        results[owners[k][0]].append(done[k])
     return results
 
 
 def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[str] | None = None,
              folds: str | Sequence | None = None, *, seed: int | None = None, for_year: int | None = None,
              paths: Paths | None = None, log_models: bool = True, on_model=None, jobs: int | None = None,
-             scheduler: str | None = None) -> list:
+             scheduler: str | None = None, sweep: bool = False) -> list:
     """Out-of-time backtest of each model (default: every model of ``foedus.models.catalogue``),
     tracked in MLflow (one parent run per model).
 
@@ -190,31 +204,43 @@ def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[
     ``for_year``: backtest the present-day model for that target year instead
     (``foedus.features.staleness``): its step-shifted table, trained only on the onsets known
     at each block's vintage (``folds.label_delay``); default folds 1990-2004 and 2005-2018.
+
+    ``sweep``: LightGBM only; each fold is fitted with the best parameters of the sweep study
+    of the years before it (``sweep``, ``foedus.models.sweep``) instead of its own grid tuning,
+    and the run is tagged ``hyperparameters = sweep``.
     """
-    request = backtest_request(spec, models, folds, for_year=for_year, log_models=log_models)
+    request = backtest_request(spec, models, folds, for_year=for_year, log_models=log_models, sweep=sweep)
     return run_backtests([request], seed=seed, paths=paths, on_model=on_model, jobs=jobs, scheduler=scheduler)[0]
 
 
 def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *, seed: int | None = None,
-          for_year: int | None = None, paths: Paths | None = None, on_backtest=None):
+          for_year: int | None = None, paths: Paths | None = None, on_backtest=None, sweep: bool = False):
     """Fit ``model`` on all labelled years, register it as ``foedus-onset-<spec>`` and move the
     ``champion`` alias only if its backtest AP beats the champion's. Returns (run id, Promotion).
 
     ``for_year``: the present-day model for that target year, registered as
     ``foedus-onset-<spec>-for<year>``; if that year has no backtest of ``model`` yet, it is
     backtested first (``backtest(..., for_year=...)``, whose result goes to ``on_backtest``):
-    the champion rule needs its average precision."""
+    the champion rule needs its average precision.
+
+    ``sweep``: LightGBM fitted with the best parameters of the sweep study of every labelled
+    year (``foedus sweep``, on this very table) instead of its grid tuning; judged by the
+    newest backtest run with ``sweep`` too."""
     from foedus.models.catalogue import DEFAULT_SEED, model_spec
     from foedus.models.experiment import latest_backtest, train_final
+    from foedus.sweeps import swept_final_params
 
     paths = paths or Paths.discover()
     spec = _spec(spec)
     model_spec(model)
+    if sweep and (model != "lightgbm" or for_year is not None):
+        raise InvalidInput("--sweep trains lightgbm only (--model lightgbm), without --for-year")
     built, provenance = _tracked_table(spec, paths, for_year)
+    params, study = swept_final_params(spec, provenance, paths) if sweep else (None, None)
     if for_year is not None and latest_backtest(spec, model, paths.root, for_year) is None:
         backtest(spec, [model], seed=seed, for_year=for_year, paths=paths, on_model=on_backtest)
     return train_final(built.table, spec, model, provenance=provenance, root=paths.root,
-                       seed=DEFAULT_SEED if seed is None else seed)
+                       seed=DEFAULT_SEED if seed is None else seed, params=params, sweep=study)
 
 
 def compare(spec: LabelSpec | str | None = None, *, last: int = 20, paths: Paths | None = None) -> pd.DataFrame:
