@@ -2,8 +2,9 @@
 
 - speed-up: the default backtest of both main labels (ATOP any and defense, every model, the five
   blocks, logged to MLflow with the fold models, as ``foedus run`` backtests them) serially
-  (``--jobs 1``) and on two worker processes (``--jobs 2``), each in a fresh process with a
-  tracking store of its own; ``--quick``: the first two blocks only;
+  (``--jobs 1``: LightGBM and HistGradientBoosting use their two threads), serially with one
+  thread for everything, and on two worker processes (``--jobs 2``), each in a fresh process
+  with a tracking store of its own; ``--quick``: the first two blocks only;
 - overhead: 200 no-op tasks on two workers (per task, over a loop in this process), the
   cluster's start, and one table read and verified per worker;
 - fan-out: eight one-thread workers on this machine backtesting a small grid (four models, four
@@ -136,6 +137,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.measure:
         what, *rest = args.measure
+        if rest[2:] == ["one-thread"]:  # the serial run with one thread for everything, LightGBM too
+            import ctypes
+
+            from lightgbm.basic import _LIB
+            from threadpoolctl import threadpool_limits
+
+            _LIB.LGBM_SetMaxThreads(ctypes.c_int(1))
+            threadpool_limits(limits=1)
         figures = {"backtests": lambda: measure_backtests(int(rest[0]), rest[1] or None),
                    "overhead": measure_overhead, "fanout": measure_fanout}[what]()
         print(json.dumps(figures))
@@ -150,11 +159,15 @@ def main() -> None:
                       + (f"folds {QUICK_FOLDS}" if args.quick else "the five default folds")}
     if not args.skip_speedup:
         serial = in_child("backtests", "1", folds)
+        one_thread = in_child("backtests", "1", folds, "one-thread")
         two = in_child("backtests", "2", folds)
-        same = serial["primary"] == two["primary"]
+        same = serial["primary"] == two["primary"] == one_thread["primary"]
         report["speedup"] = {"serial_s": serial["seconds"], "jobs2_s": two["seconds"],
-                             "speedup": round(serial["seconds"] / two["seconds"], 2), "tasks": serial["tasks"],
-                             "same_numbers": same, "serial": serial, "jobs2": two}
+                             "speedup": round(serial["seconds"] / two["seconds"], 2),
+                             "serial_one_thread_s": one_thread["seconds"],
+                             "speedup_over_one_thread": round(one_thread["seconds"] / two["seconds"], 2),
+                             "tasks": serial["tasks"], "same_numbers": same, "serial": serial,
+                             "serial_one_thread": one_thread, "jobs2": two}
     report["overhead"] = in_child("overhead")
     report["fanout"] = in_child("fanout")
     write_report("executor_quick" if args.quick else "executor", report)

@@ -131,11 +131,11 @@ class ThrowawayCluster:
         if self.postmaster is not None:
             self.processes |= {self.postmaster, *children(self.postmaster[0])}
 
-    def query(self, sql: str) -> list[tuple]:
+    def query(self, sql: str, database: str = DATABASE) -> list[tuple]:
         import psycopg2
 
         with psycopg2.connect(host="127.0.0.1", port=self.port, user=ROLE, password=self.password,
-                              dbname=DATABASE, connect_timeout=5) as connection, connection.cursor() as cursor:
+                              dbname=database, connect_timeout=5) as connection, connection.cursor() as cursor:
             cursor.execute(sql)
             rows = cursor.fetchall()
         connection.close()
@@ -225,10 +225,24 @@ def test_two_researchers_backtest_at_once_and_one_trains_through_a_postgresql_tr
         train_run = re.search(r"\(run ([0-9a-f]{32})\)", trained.stdout)[1]
         assert not (tmp_path / "no-local-store").exists(), "nothing went to a local store"
 
+        # a sweep whose study is in the team's PostgreSQL (its own database), its runs on the server
+        cluster.as_superuser(f"CREATE DATABASE optuna OWNER {ROLE};\n")
+        swept = foedus("sweep", "-l", SPEC, "--folds", "1919-1938", "--no-final", "--trials", "2", "--batch", "2",
+                       "--jobs", "1", env_extra={**env, "PGPASSWORD": cluster.password,
+                                                 "FOEDUS_SWEEP_STORAGE": f"postgresql+psycopg2://{ROLE}@127.0.0.1:"
+                                                                         f"{cluster.port}/optuna"})
+        assert swept.returncode == 0, swept.stderr
+        assert f"postgresql+psycopg2://{ROLE}:***@127.0.0.1:{cluster.port}/optuna" in swept.stdout  # PGPASSWORD, hidden
+        assert cluster.password not in swept.stdout + swept.stderr
+        assert cluster.query("SELECT count(*) FROM trials WHERE state = 'COMPLETE'", "optuna") == [(2,)]
+        assert not (tmp_path / "no-local-store").exists(), "no local optuna.db either"
+
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         every = runs(client)
         assert every and all(r.info.status == "FINISHED" for r in every), [(r.info.run_name, r.info.status)
                                                                            for r in every]
+        sweep_runs = [r for r in every if r.data.tags.get("kind", "").startswith("sweep")]
+        assert sorted(r.data.tags["kind"] for r in sweep_runs) == ["sweep", "sweep-trial", "sweep-trial"]
         parents = [r for r in every if r.data.tags.get("kind") == "backtest"]
         assert sorted(r.data.tags["model"] for r in parents) == ["base-rate", "logit-threat"]
         # one parent from each process (both ran before either was waited for)
