@@ -169,19 +169,32 @@ def storage_url(storage: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", storage)
 
 
-def open_study(name: str, storage: str, seed: int = DEFAULT_SEED):
-    """The study ``name`` in ``storage`` (an RDB URL), created if new, with a seeded TPE sampler."""
+def open_storage(storage: str | None):
+    """Optuna's storage at the RDB URL ``storage`` (None: in memory), connected and with its
+    tables; one line naming the URL, never its password, when it cannot be."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if storage is None:
+        return None
     try:
-        return optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction=DIRECTION,
-                                   load_if_exists=True)
+        return optuna.storages.RDBStorage(storage)
     except Exception as exc:  # sqlalchemy's errors: unreachable server, bad URL, unwritable file
+        reason = (str(exc).splitlines() or [""])[0][:200].replace(storage, storage_url(storage))
         raise FoedusError(f"the sweep storage {storage_url(storage)} cannot be opened ({type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0][:200]}): check the URL (--storage or FOEDUS_SWEEP_STORAGE), "
-                          "or that its database server runs") from exc
+                          f"{reason}): check the URL (--storage or FOEDUS_SWEEP_STORAGE), or that its database "
+                          "server runs") from exc
+
+
+def open_study(name: str, storage, seed: int = DEFAULT_SEED):
+    """The study ``name`` in ``storage`` (an RDB URL or ``open_storage``'s), created if new,
+    with a seeded TPE sampler."""
+    import optuna
+
+    storage = open_storage(storage) if isinstance(storage, str) else storage
+    sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    return optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction=DIRECTION,
+                               load_if_exists=True)
 
 
 def run_study(study, table: TableRef, cut: Cut, blocks: tuple[Fold, ...], n_trials: int, ex, *,
@@ -225,15 +238,11 @@ def best_params(name: str, storage: str) -> tuple[dict, float, int]:
     ``name``; a one-line error when there is no such study or it has no finished trial."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.load_study(study_name=name, storage=storage)
+        study = optuna.load_study(study_name=name, storage=open_storage(storage))
     except KeyError as exc:
         raise FoedusError(f"no sweep study '{name}' in {storage_url(storage)}: run `foedus sweep` for it first "
                           "(a rebuilt table starts new studies)") from exc
-    except Exception as exc:
-        raise FoedusError(f"the sweep storage {storage_url(storage)} cannot be read ({type(exc).__name__}): check "
-                          "the URL (--storage or FOEDUS_SWEEP_STORAGE)") from exc
     try:
         best = study.best_trial
     except ValueError as exc:

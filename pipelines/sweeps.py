@@ -84,7 +84,15 @@ def sweep(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, trials: int = DEFAULT_TRIA
     from foedus.models.catalogue import DEFAULT_SEED
     from foedus.models.executor import executor
     from foedus.models.folds import label_delay
-    from foedus.models.sweep import BATCH, model_params, open_study, run_study, storage_url, study_name
+    from foedus.models.sweep import (
+        BATCH,
+        model_params,
+        open_storage,
+        open_study,
+        run_study,
+        storage_url,
+        study_name,
+    )
     from foedus.models.sweep_tracking import logged_trials
 
     if trials < 1:
@@ -95,16 +103,18 @@ def sweep(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, trials: int = DEFAULT_TRIA
     paths = paths or Paths.discover()
     spec = _spec(spec)
     seed = DEFAULT_SEED if seed is None else seed
+    cuts = _cuts(spec, folds, final, label_delay(spec))  # a fresh table: the horizon
     storage = sweep_storage(paths, storage)
     configure_tracking(paths)
+    studies = open_storage(storage)  # an unreachable storage fails now, before the build
     path, provenance = ensure_built(spec, paths=paths)
     table = TableRef.of(path, provenance)
     frame = load_table(table)
     summaries = []
     with executor(jobs, scheduler) as ex:
-        for cut in _cuts(spec, folds, final, label_delay(spec, provenance)):
+        for cut in cuts:
             blocks = cut.blocks(frame)
-            study = open_study(study_name(str(spec), cut, provenance["build_key"]), storage, seed)
+            study = open_study(study_name(str(spec), cut, provenance["build_key"]), studies, seed)
             report = (lambda trial, cut=cut: on_trial(cut, trial)) if on_trial is not None else None
             finished = logged_trials(run_study(study, table, cut, blocks, trials, ex, seed=seed, batch=batch,
                                                on_trial=report),

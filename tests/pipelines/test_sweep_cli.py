@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.pipelines.cli_helpers import assert_user_error, foedus
+from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
 from tests.pipelines.store_helpers import SPEC, built_data, client_for, env_for, runs
 
 FOLD = "1919-1938"
@@ -101,3 +101,17 @@ def test_backtest_and_train_with_the_sweeps_best_parameters(swept):
     assert run.data.tags["backtest_run_id"] == parent.info.run_id  # judged by the swept backtest
     assert (run.data.params["num_leaves"], run.data.params["n_rounds"], run.data.params["tuned"]) == ("5", "50",
                                                                                                        "False")
+
+
+def test_an_unreachable_storage_is_one_line_before_any_build(tmp_path, paths):
+    from foedus.ui import free_port
+
+    project = {"FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": str(tmp_path / "data"),
+               "FOEDUS_MIRROR": str(paths.raw.parent / "no-mirror"), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"}
+    storage = f"postgresql+psycopg2://team:s3cret@127.0.0.1:{free_port()}/optuna"  # nobody listens there
+    result = foedus("sweep", "--storage", storage, "--jobs", "1", env_extra=project)
+    assert_user_error(result, "the sweep storage postgresql+psycopg2://team:***@127.0.0.1", "cannot be opened",
+                      "FOEDUS_SWEEP_STORAGE")
+    assert "s3cret" not in result.stderr and not (tmp_path / "data" / "processed").exists()
+    assert_user_error(foedus("sweep", "--trials", "0", env_extra=project), "--trials 0: give at least 1")
+    assert_user_error(foedus("sweep", "--no-final", env_extra=project), "nothing to sweep")

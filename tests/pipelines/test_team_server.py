@@ -394,6 +394,7 @@ def project(tmp_path, paths):
     ["score", "USA", "France", "--year", "1990"], ["rank"], ["threats"], ["report"],
     ["staleness", "--model", "base-rate", "--years", "2020"], ["ui"],
     ["run", "-l", "atop:defense:1", "--models", "base-rate", "--no-present", "--no-report"],
+    ["sweep", "--trials", "1", "--jobs", "1"],
 ])
 def test_every_other_command_fails_at_once_when_the_tracking_server_does_not_answer(project, command):
     from foedus.ui import free_port
