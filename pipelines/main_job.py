@@ -53,10 +53,15 @@ class RunResult:
     steps: list[tuple[str, float]] = field(default_factory=list)  # (step, seconds) in order
 
 
-def plan(specs: Sequence[LabelSpec], n_models: int, present_year: int | None, report: bool) -> list[str]:
-    """The steps of the main job, in order (what the progress bar counts and ``run`` walks through)."""
+def plan(specs: Sequence[LabelSpec], n_models: int, present_year: int | None, report: bool,
+         present_backtest: bool = False) -> list[str]:
+    """The steps of the main job, in order (what the progress bar counts and ``run`` walks through).
+    The backtests of every label (and of the present-day model, ``present_backtest``) run side by
+    side and each model is logged as soon as its folds are done: a step per model, in the order
+    they finish (the line printed as each finishes names it)."""
     steps = ["fetch and verify the raw data"] + [f"{spec}: build" for spec in specs]
-    steps += [f"{spec}: backtest model {i + 1} of {n_models}" for spec in specs for i in range(n_models)]
+    n_backtests = len(specs) * n_models + int(present_backtest)
+    steps += [f"backtests: model {i + 1} of {n_backtests} to finish" for i in range(n_backtests)]
     steps += [f"{spec}: train the final model" for spec in specs]
     if present_year is not None:
         steps += [f"{specs[0]}: present-day model for {present_year}", f"{specs[0]}: rank {present_year}"]
@@ -86,7 +91,11 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
     specs = [_spec(s) for s in ([specs] if isinstance(specs, str | LabelSpec) else specs)]
     model_spec(final_model)  # a typo fails now, not after the backtests
     names = model_names(tuple(MODELS) if models is None else models)
-    steps = plan(specs, len(names), present_year, write_report)
+    configure_tracking(paths)  # an unreachable tracking server fails now, before any work
+    # what training the present-day model would backtest first, fanned out with the rest
+    present_backtest = present_year is not None and latest_backtest(specs[0], final_model, paths.root,
+                                                                    present_year) is None
+    steps = plan(specs, len(names), present_year, write_report, present_backtest)
     upcoming = iter(steps)
     timings: list[tuple[str, float]] = []
     current: list = [None, started]  # the running step and when it started
@@ -100,8 +109,7 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
         if current[0] is not None and on_step is not None:
             on_step(current[0], len(timings), len(steps))
 
-    configure_tracking(paths)  # an unreachable tracking server fails now, before any work
-    with executor(jobs, scheduler) as ex:  # an unreachable cluster too
+    with executor(jobs, scheduler) as ex:  # an unreachable cluster fails now too
         step()
         fetch_data(paths=paths, show_progress=show_progress)
         builds = []
@@ -109,8 +117,7 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
             step()  # build
             builds.append(build(spec, paths=paths))
         requests = [backtest_request(spec, names, folds) for spec in specs]
-        if present_year is not None and latest_backtest(specs[0], final_model, paths.root, present_year) is None:
-            # what training the present-day model would backtest first, fanned out with the rest
+        if present_backtest:
             requests.append(backtest_request(specs[0], [final_model], for_year=present_year))
         done = []
 
@@ -118,7 +125,7 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
             done.append(result)
             if on_model is not None:
                 on_model(result)
-            if len(done) < len(specs) * len(names):
+            if len(done) < len(specs) * len(names) + int(present_backtest):
                 step()  # the next model's backtest
 
         step()  # the first model's backtest
