@@ -4,7 +4,7 @@ each block's average precision). Computes nothing: the trials come from ``foedus
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import mlflow
@@ -15,10 +15,11 @@ from foedus.models.tracking import experiment_id, log_metrics
 VALUE = "continuing_dyad_average_precision"  # a trial's value: pooled over the validation blocks
 
 
-def logged_trials(trials: Iterable[TrialResult], study, spec, cut: Cut, blocks, *, provenance: dict, root: Path,
-                  storage: str, seed: int, batch: int, n_trials: int) -> Iterator[TrialResult]:
-    """Each of ``trials`` once logged as a nested run under the study's parent run, which ends
-    with the study's best trial (over every run of the study, earlier sweeps included)."""
+def log_study(trials: Iterable[TrialResult], study, spec, cut: Cut, blocks, *, provenance: dict, root: Path,
+              storage: str, seed: int, batch: int, n_trials: int) -> str:
+    """Log each of ``trials`` as it comes (they are computed as they are asked for) as a nested
+    run under the study's parent run, which ends with the study's best trial (over every run of
+    the study, earlier sweeps included). Returns the parent run's id."""
     mlflow.set_experiment(experiment_id=experiment_id(spec, root, False))
     tags = {**run_tags(provenance, "sweep", MODEL, spec), "sweep_study": study.study_name,
             "sweep_storage": storage_url(storage), "sweep_cut": cut.name}
@@ -36,7 +37,6 @@ def logged_trials(trials: Iterable[TrialResult], study, spec, cut: Cut, blocks, 
                 mlflow.log_params({**trial.params, "optuna_trial": trial.number})
                 log_metrics({VALUE: trial.value, "onsets": trial.onsets,
                              **{f"ap_{name}": ap for name, ap in trial.block_ap.items()}})
-            yield trial
         best = study.best_trial
         mlflow.set_tag("best_trial", str(best.number))
         log_metrics({f"best_{VALUE}": float(best.value), "finished_trials": len(study.trials)})

@@ -162,9 +162,9 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
             table = TableRef.of(path, provenance)
             invocation = hashlib.sha256(f"{request}{seed}{time.time()}".encode()).hexdigest()[:12]
             delay = label_delay(request.spec, provenance)
+            fold_params, studies = (swept_fold_params(request.spec, request.folds, provenance, paths)
+                                    if request.sweep else ({}, None))
             for name in request.models:
-                fold_params, studies = (swept_fold_params(request.spec, request.folds, provenance, paths)
-                                        if request.sweep else ({}, None))
                 plans.append(BacktestPlan(table, name, request.folds, delay, seed, names=state_names,
                                           label_spec=str(request.spec), fold_params=fold_params, sweep=studies))
                 owners.append((i, provenance, invocation))

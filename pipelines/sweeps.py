@@ -93,7 +93,7 @@ def sweep(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, trials: int = DEFAULT_TRIA
         storage_url,
         study_name,
     )
-    from foedus.models.sweep_tracking import logged_trials
+    from foedus.models.sweep_tracking import log_study
 
     if trials < 1:
         raise InvalidInput(f"--trials {trials}: give at least 1")
@@ -116,11 +116,10 @@ def sweep(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, trials: int = DEFAULT_TRIA
             blocks = cut.blocks(frame)
             study = open_study(study_name(str(spec), cut, provenance["build_key"]), studies, seed)
             report = (lambda trial, cut=cut: on_trial(cut, trial)) if on_trial is not None else None
-            finished = logged_trials(run_study(study, table, cut, blocks, trials, ex, seed=seed, batch=batch,
-                                               on_trial=report),
-                                     study, spec, cut, blocks, provenance=provenance, root=paths.root,
-                                     storage=storage, seed=seed, batch=batch, n_trials=trials)
-            run_id = _drain(finished)
+            run_id = log_study(run_study(study, table, cut, blocks, trials, ex, seed=seed, batch=batch,
+                                         on_trial=report),
+                               study, spec, cut, blocks, provenance=provenance, root=paths.root, storage=storage,
+                               seed=seed, batch=batch, n_trials=trials)
             best = study.best_trial
             summaries.append({"study": study.study_name, "cut": cut.name, "run_id": run_id,
                               "best_value": float(best.value), "best_trial": best.number,
@@ -129,29 +128,25 @@ def sweep(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, trials: int = DEFAULT_TRIA
     return summaries
 
 
-def _drain(generator) -> str:
-    """Run a generator to its end and return what it returns."""
-    try:
-        while True:
-            next(generator)
-    except StopIteration as stop:
-        return stop.value
+def _best(spec: LabelSpec, fold, provenance: dict, storage: str) -> tuple[str, dict, float, int]:
+    """(study name, parameters, value, trial number) of the best trial of the study of the years
+    before ``fold`` (every labelled year for None) on the table ``provenance`` describes; a
+    one-line error names a missing study."""
+    from foedus.models.folds import label_delay
+    from foedus.models.sweep import Cut, best_params, study_name
+
+    name = study_name(str(spec), Cut.of(fold, label_delay(spec, provenance)), provenance["build_key"])
+    return (name, *best_params(name, storage))
 
 
 def swept_fold_params(spec: LabelSpec, folds, provenance: dict, paths: Paths,
                       storage: str | None = None) -> tuple[dict, dict]:
     """({fold name: parameters}, {fold name: study}) from the sweep study of the years before
-    each fold, on the table ``provenance`` describes; a one-line error names a missing one."""
-    from foedus.models.folds import label_delay
-    from foedus.models.sweep import Cut, best_params, study_name
-
+    each fold, on the table ``provenance`` describes."""
     storage = sweep_storage(paths, storage)
-    delay = label_delay(spec, provenance)
     params, studies = {}, {}
     for fold in folds:
-        name = study_name(str(spec), Cut.of(fold, delay), provenance["build_key"])
-        params[fold.name], _, _ = best_params(name, storage)
-        studies[fold.name] = name
+        studies[fold.name], params[fold.name], _, _ = _best(spec, fold, provenance, storage)
     return params, studies
 
 
@@ -159,10 +154,5 @@ def swept_final_params(spec: LabelSpec, provenance: dict, paths: Paths,
                        storage: str | None = None) -> tuple[dict, dict]:
     """(parameters, what the train run is tagged with) of the best trial of the study of every
     labelled year on the table ``provenance`` describes."""
-    from foedus.models.folds import label_delay
-    from foedus.models.sweep import Cut, best_params, study_name
-
-    storage = sweep_storage(paths, storage)
-    name = study_name(str(spec), Cut.of(None, label_delay(spec, provenance)), provenance["build_key"])
-    params, value, number = best_params(name, storage)
+    name, params, value, number = _best(spec, None, provenance, sweep_storage(paths, storage))
     return params, {"study": name, "trial": number, "value": f"{value:.6f}"}
