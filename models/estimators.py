@@ -56,6 +56,13 @@ CLIMATE = "new_alliance_rate"
 CLIMATE_FLOOR = 1e-4
 # the contributions column holding a year's level (LightGBMOnset): year-wide, never a pair's reason
 LEVEL = "year_level"
+# The share of each year's non-onsets LightGBM's trees are fitted on (every onset is kept):
+# case-control sampling of a rare event (King and Zeng 2001). Chosen by the out-of-time backtest
+# of both labels over three seeds (benchmarks/lightgbm_levers.py, README "Cost of a fit").
+NEGATIVE_RATE = 0.1
+# Binning of the trees' data: one Dataset is reused across tree sizes (``LightGBMOnset.tree_data``),
+# so it must not drop features by one size's minimum leaf (``feature_pre_filter``).
+DATASET_PARAMS = {"feature_pre_filter": False, "max_bin": 255}
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
@@ -129,6 +136,27 @@ def year_shifts(score: np.ndarray, level: np.ndarray, years: np.ndarray, basis: 
     return shift[group]
 
 
+def negative_sample(y: np.ndarray, years: np.ndarray, rate: float, seed: int) -> np.ndarray:
+    """A boolean mask keeping every onset and, within each year, the share ``rate`` of its
+    non-onsets (rounded up, so a year keeps at least one), drawn with ``seed``: the same rows
+    and seed always keep the same rows."""
+    y, years = np.asarray(y), np.asarray(years)
+    if rate >= 1:
+        return np.ones(len(y), dtype=bool)
+    if not 0 < rate:
+        raise InvalidInput(f"negative_rate must be in (0, 1], not {rate}")
+    negative = np.flatnonzero(y == 0)
+    draw = np.random.default_rng(seed).random(negative.size)
+    order = np.lexsort((draw, years[negative]))  # by year, then at random within the year
+    by_year = years[negative][order]
+    starts = np.r_[0, np.flatnonzero(by_year[1:] != by_year[:-1]) + 1]
+    sizes = np.diff(np.r_[starts, by_year.size])
+    position = np.arange(by_year.size) - np.repeat(starts, sizes)
+    keep = np.ones(len(y), dtype=bool)
+    keep[negative[order]] = position < np.repeat(np.ceil(rate * sizes), sizes)
+    return keep
+
+
 def year_rates(y: np.ndarray, years: np.ndarray) -> np.ndarray:
     """Each row's year onset rate, with half an onset added ((k + 1/2) / (n + 1)) so that a
     year without onsets has a finite log-odds."""
@@ -160,6 +188,13 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
     and from 0.036 to 0.049 (any) over adding the level to the trees' scores, with each year's
     ranking unchanged.
 
+    The trees are fitted on every onset and a seeded share (``negative_rate``) of each year's
+    non-onsets: with an event this rare the non-onsets carry little information each, and the
+    sample costs a tenth of the time. The year's offset is the sampled year's rate, so the trees
+    still learn who signs within a year; the level (fitted on every row) and ``year_shifts`` set
+    the probabilities, so sampling changes no year's mean forecast. ``min_child_samples`` is in
+    rows of the whole data: the trees get that many times the rate.
+
     So ``predict_proba(X)`` must see every at-risk dyad of each year it scores (a built table's
     labelled rows of that year); a lone pair gets its year's level. No early stopping:
     ``n_rounds``, the tree sizes and whether the climate sets the level come from
@@ -168,7 +203,7 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
 
     def __init__(self, learning_rate=0.05, num_leaves=15, min_child_samples=200, feature_fraction=0.8,
                  bagging_fraction=0.8, lambda_l2=10.0, n_rounds=400, climate=CLIMATE, exclude=TIME_TREND,
-                 seed=DEFAULT_SEED, num_threads=2):
+                 seed=DEFAULT_SEED, num_threads=2, negative_rate=NEGATIVE_RATE):
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
@@ -180,15 +215,17 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
         self.exclude = exclude
         self.seed = seed
         self.num_threads = num_threads
+        self.negative_rate = negative_rate
 
     def _params(self) -> dict:
         return {
             "objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples, "feature_fraction": self.feature_fraction,
+            "min_child_samples": max(1, int(np.ceil(self.min_child_samples * min(self.negative_rate, 1.0)))),
+            "feature_fraction": self.feature_fraction,
             "bagging_fraction": self.bagging_fraction, "bagging_freq": 1, "lambda_l2": self.lambda_l2,
             # reproducible: same data and seed give the same trees, whatever the thread count
             "deterministic": True, "force_row_wise": True, "seed": self.seed, "num_threads": self.num_threads,
-            "verbose": -1,
+            "verbose": -1, **DATASET_PARAMS,
         }
 
     def _climate_logit(self, X: pd.DataFrame) -> np.ndarray:
@@ -200,8 +237,7 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
 
     def _fit_level(self, X: pd.DataFrame, y: np.ndarray) -> None:
         basis = continuing(X)
-        X, y = X[basis], y[basis]
-        z = self._climate_logit(X)
+        z, y = self._climate_logit(X)[basis], y[basis]  # the climate column alone, not every column
         known = ~np.isnan(z)
         self.default_level_ = float(_floored_logit(y.mean()))
         self.level_coef_ = (self.default_level_, 0.0)
@@ -215,15 +251,30 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
         intercept, slope = self.level_coef_
         return np.where(np.isnan(z), self.default_level_, intercept + slope * np.nan_to_num(z))
 
-    def fit(self, X: pd.DataFrame, y):
+    def tree_features(self, X: pd.DataFrame) -> list[str]:
+        """The columns of ``X`` the trees read: the climate never enters them, whether or not it
+        sets the level."""
+        return [c for c in feature_columns(X) if c not in (*self.exclude, CLIMATE, self.climate)]
+
+    def tree_data(self, X: pd.DataFrame, y) -> lgb.Dataset:
+        """The trees' training data for ``X``: the sampled rows, binned, with each year's offset.
+        What ``fit`` builds; build it once and pass it to the ``fit`` of models that differ
+        only in tree size or rounds (tuning does): binning is then done once."""
         y = np.asarray(y, dtype=int)
-        # features_: the columns it reads (what a logged model asks for), year for the year's
-        # level; the climate never enters the trees, whether or not it sets the level
-        self.tree_features_ = [c for c in feature_columns(X) if c not in (*self.exclude, CLIMATE, self.climate)]
+        keep = negative_sample(y, _years(X), self.negative_rate, self.seed)
+        rows, kept = (X, y) if keep.all() else (X[keep], y[keep])
+        offset = _logit(year_rates(kept, _years(rows)))
+        return lgb.Dataset(rows[self.tree_features(X)], kept, init_score=offset, params=dict(DATASET_PARAMS))
+
+    def fit(self, X: pd.DataFrame, y, *, tree_data: lgb.Dataset | None = None):
+        """Fit on ``X`` (whole labelled years) and ``y``; ``tree_data``: what ``tree_data(X, y)``
+        returned for these rows, with this negative rate and seed (else it is built here)."""
+        y = np.asarray(y, dtype=int)
+        # features_: the columns it reads (what a logged model asks for), year for the year's level
+        self.tree_features_ = self.tree_features(X)
         self.features_ = [*self.tree_features_, *([self.climate] if self.climate is not None else []), "year"]
-        self._fit_level(X, y)
-        offset = _logit(year_rates(y, _years(X)))
-        data = lgb.Dataset(X[self.tree_features_], y, init_score=offset)
+        self._fit_level(X, y)  # on every row: the level is what the probabilities stand on
+        data = self.tree_data(X, y) if tree_data is None else tree_data
         self.booster_ = lgb.train(self._params(), data, self.n_rounds)
         self.classes_ = np.array([0, 1])
         return self
@@ -242,6 +293,21 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
         trees; ``climate=False`` gives the training rate as every year's level, exactly what
         the same model fitted with ``climate=None`` forecasts."""
         return _probabilities(_sigmoid(self._log_odds(X, n_rounds, climate)))
+
+    def tree_scores(self, X: pd.DataFrame, rounds) -> dict[int, np.ndarray]:
+        """The trees' raw score of ``X`` after each count of ``rounds``, every tree evaluated once
+        (the score after r trees is the score after fewer plus the trees between)."""
+        scores, score, done = {}, np.zeros(len(X)), 0
+        features = X[self.tree_features_]
+        for r in sorted(rounds):
+            score = score + self.booster_.predict(features, raw_score=True, start_iteration=done,
+                                                  num_iteration=r - done)
+            scores[r], done = score, r
+        return scores
+
+    def proba_of_scores(self, X: pd.DataFrame, score: np.ndarray, climate: bool = True) -> np.ndarray:
+        """P(onset) of the rows of ``X`` (whole years) from their trees' raw ``score`` (``tree_scores``)."""
+        return _sigmoid(score + self._year_constants(X, score, climate))
 
     def contributions(self, X: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
         """SHAP values in log-odds (``pred_contrib``) for the rows of ``X``: one column per tree

@@ -10,7 +10,8 @@ precision on continuing dyads, pooled over the blocks. Each of ``GRID``'s tree s
 fitted once per block with the most rounds and read at every count of ``ROUNDS``, with and
 without the climate (``CLIMATES``). Ties go to the earlier candidate (smaller trees, fewer
 rounds, with the climate). The search is small on purpose: 3 sizes x 3 round counts x 2
-levels from 9 fits per fold, fixed seed, about a minute and a half per fold on 2 cores.
+levels from 9 fits per fold, fixed seed. Each block's data is sampled and binned once for the
+three tree sizes (``LightGBMOnset.tree_data``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from foedus.models.catalogue import DEFAULT_SEED
-from foedus.models.estimators import CLIMATE, LightGBMOnset, continuing
+from foedus.models.estimators import CLIMATE, NEGATIVE_RATE, LightGBMOnset, continuing
 from foedus.models.folds import Fold, split
 from sklearn.metrics import average_precision_score
 
@@ -54,8 +55,10 @@ def inner_blocks(years: np.ndarray, horizon: int = 1, n: int = INNER_BLOCKS,
     return tuple(b for b in blocks if b.first - horizon >= first)
 
 
-def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int = 1) -> Tuning:
-    """Choose LightGBM's tree size and rounds on validation blocks inside ``train`` (labelled rows)."""
+def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int = 1,
+                  negative_rate: float = NEGATIVE_RATE) -> Tuning:
+    """Choose LightGBM's tree size and rounds on validation blocks inside ``train`` (labelled
+    rows); every candidate, and the chosen parameters, with ``negative_rate``."""
     years = train["year"].to_numpy()
     y = train["onset"].astype(int).to_numpy()
     scored_rows = continuing(train)
@@ -69,11 +72,13 @@ def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int
             continue
         truth.append(y[scored])
         fit_on, forecast = train[fit_rows], train[scored]
+        data = LightGBMOnset(seed=seed, negative_rate=negative_rate).tree_data(fit_on, y[fit_rows])  # binned once
         for i, size in enumerate(GRID):
-            model = LightGBMOnset(**size, n_rounds=max(ROUNDS), seed=seed).fit(fit_on, y[fit_rows])
-            for r in ROUNDS:
+            model = LightGBMOnset(**size, n_rounds=max(ROUNDS), seed=seed, negative_rate=negative_rate)
+            model.fit(fit_on, y[fit_rows], tree_data=data)
+            for r, score in model.tree_scores(forecast, ROUNDS).items():
                 for c in CLIMATES:
-                    forecasts[i, r, c].append(model.predict_proba(forecast, n_rounds=r, climate=c is not None)[:, 1])
+                    forecasts[i, r, c].append(model.proba_of_scores(forecast, score, climate=c is not None))
     observed = np.concatenate(truth) if truth else np.array([], dtype=int)
     rows = []
     for (i, r, c), parts in forecasts.items():
@@ -83,7 +88,8 @@ def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int
     if scores["average_precision"].notna().any():
         best = scores.loc[scores["average_precision"].idxmax()]  # first of equals: smaller, fewer
         params = {**{k: int(best[k]) for k in ("num_leaves", "min_child_samples", "n_rounds")},
-                  "climate": best["climate"] if isinstance(best["climate"], str) else None}
+                  "climate": best["climate"] if isinstance(best["climate"], str) else None,
+                  "negative_rate": negative_rate}
     else:  # no onset on continuing dyads in any block: the estimator's defaults
-        params = {}
+        params = {"negative_rate": negative_rate}
     return Tuning(params, scores, blocks)

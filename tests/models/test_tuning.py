@@ -6,7 +6,15 @@ from foedus.features.errors import InvalidInput
 from foedus.features.labels import labelled
 from foedus.models import tuning
 from foedus.models.backtest import chosen_params, fit_fold
-from foedus.models.estimators import CLIMATE, LEVEL, LightGBMOnset, year_shifts
+from foedus.models.estimators import (
+    CLIMATE,
+    LEVEL,
+    NEGATIVE_RATE,
+    LightGBMOnset,
+    negative_sample,
+    year_rates,
+    year_shifts,
+)
 from foedus.models.folds import Fold
 
 SMALL_GRID = ({"num_leaves": 4, "min_child_samples": 500}, {"num_leaves": 15, "min_child_samples": 100})
@@ -39,7 +47,8 @@ def test_tuning_scores_every_candidate_and_keeps_the_best(train, quick):
     best = result.scores.loc[result.scores["average_precision"].idxmax()]
     assert result.params == {"num_leaves": best["num_leaves"], "min_child_samples": best["min_child_samples"],
                              "n_rounds": best["n_rounds"],
-                             "climate": best["climate"] if isinstance(best["climate"], str) else None}
+                             "climate": best["climate"] if isinstance(best["climate"], str) else None,
+                             "negative_rate": NEGATIVE_RATE}
     assert result.scores["onsets"].iloc[0] > 0
     # reproducible: same rows and seed, same scores
     again = tuning.tune_lightgbm(train[train["year"] <= 1975])
@@ -120,3 +129,54 @@ def test_each_year_gets_its_level_on_average_whatever_the_trees_think_of_its_pai
     # a lone pair is scored against its year: it gets the level
     lone = model.predict_proba(rows.iloc[:1])[0, 1]
     assert lone == pytest.approx(level[0], rel=1e-9)
+
+
+def test_the_negative_sample_keeps_every_onset_and_a_share_of_each_years_non_onsets(train):
+    y, years = train["onset"].astype(int).to_numpy(), train["year"].to_numpy()
+    keep = negative_sample(y, years, 0.1, seed=7)
+    assert keep[y == 1].all()
+    for year in (1946, 1960, 1991):
+        negatives = (years == year) & (y == 0)
+        assert keep[negatives].sum() == np.ceil(0.1 * negatives.sum())  # stratified by year, exactly
+    assert np.array_equal(keep, negative_sample(y, years, 0.1, seed=7))  # seeded
+    assert not np.array_equal(keep, negative_sample(y, years, 0.1, seed=8))
+    assert negative_sample(y, years, 1.0, seed=7).all()
+    with pytest.raises(InvalidInput, match="negative_rate"):
+        negative_sample(y, years, 0.0, seed=7)
+
+
+def test_the_trees_fit_the_sample_and_the_level_every_row(train):
+    y = train["onset"].astype(int).to_numpy()
+    sampled = LightGBMOnset(n_rounds=20, negative_rate=0.2).fit(train, y)
+    data = sampled.tree_data(train, y)
+    data.construct()
+    kept = negative_sample(y, train["year"].to_numpy(), 0.2, seed=sampled.seed)
+    assert data.num_data() == kept.sum() and data.get_label().sum() == y.sum()
+    # each year's offset is the sampled year's rate: the trees learn who signs within a year
+    assert np.allclose(data.get_init_score(), np.log(year_rates(y[kept], train["year"].to_numpy()[kept]) /
+                                                     (1 - year_rates(y[kept], train["year"].to_numpy()[kept]))))
+    everything = LightGBMOnset(n_rounds=20, negative_rate=1.0).fit(train, y)
+    assert sampled.level_coef_ == everything.level_coef_ and sampled.default_level_ == everything.default_level_
+    # the leaf minimum is in rows of the whole data: LightGBM gets the rate's share of it
+    assert sampled._params()["min_child_samples"] == 40 and everything._params()["min_child_samples"] == 200
+
+
+def test_one_binned_sample_serves_every_tree_size_as_a_fresh_fit_would(train):
+    y = train["onset"].astype(int).to_numpy()
+    rows = train.iloc[::300]
+    data = LightGBMOnset().tree_data(train, y)
+    for size in tuning.GRID[:2]:
+        shared = LightGBMOnset(**size, n_rounds=30).fit(train, y, tree_data=data)
+        fresh = LightGBMOnset(**size, n_rounds=30).fit(train, y)
+        assert np.array_equal(shared.predict_proba(rows), fresh.predict_proba(rows))
+
+
+def test_scores_after_each_round_count_are_those_of_the_first_trees(train):
+    model = LightGBMOnset(n_rounds=60).fit(train, train["onset"].astype(int).to_numpy())
+    rows = train[train["year"].isin([1970, 1971])]
+    scores = model.tree_scores(rows, (20, 40, 60))
+    for r, score in scores.items():
+        assert np.allclose(model.proba_of_scores(rows, score), model.predict_proba(rows, n_rounds=r)[:, 1],
+                           rtol=1e-12, atol=1e-15)
+        assert np.allclose(model.proba_of_scores(rows, score, climate=False),
+                           model.predict_proba(rows, n_rounds=r, climate=False)[:, 1], rtol=1e-12, atol=1e-15)

@@ -1,0 +1,145 @@
+"""Benchmark: what LightGBM's cost levers do to its skill, out of time.
+
+For each label (ATOP any and defense), share of non-onsets kept (``--rates``), seed (``--seeds``)
+and test block (the five of ``DEFAULT_FOLDS``), the fold is run as a backtest runs it: tuned on
+its training years (``tune_lightgbm``: validation blocks, 3 tree sizes, rounds, climate), fitted
+with the chosen parameters, forecasting the block. Each (label, rate, seed) then gets its pooled
+continuing-dyad average precision and median onset percentile (the headline of ``foedus
+compare``), and its CPU seconds. Tasks run on ``--workers`` processes of one thread each, as
+backtest workers do.
+
+Each task's result is kept in benchmarks/results/levers/ (so a stopped run resumes); the
+summary goes to benchmarks/results/lightgbm_levers.json and stdout. The tables are built first
+if needed. Run on demand: `.venv/bin/python benchmarks/lightgbm_levers.py [--rates 1,0.3,0.1]
+[--seeds 7,8,9] [--workers 2]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results"
+LABELS = ("atop:any:1", "atop:defense:1")
+_tables: dict[str, pd.DataFrame] = {}
+
+
+def _table(spec: str) -> pd.DataFrame:
+    if spec not in _tables:
+        from foedus.features.build import ensure_built
+        from foedus.features.config import Paths
+
+        path, _ = ensure_built(spec, paths=Paths.discover())
+        _tables[spec] = pd.read_parquet(path)
+    return _tables[spec]
+
+
+def run_task(spec: str, rate: float, seed: int, fold_name: str) -> dict:
+    """One (label, rate, seed, fold): tune, fit, forecast; the forecasts and what it cost."""
+    from foedus.models.backtest import fold_slices
+    from foedus.models.estimators import LightGBMOnset
+    from foedus.models.folds import parse_folds
+    from foedus.models.tuning import tune_lightgbm
+    from threadpoolctl import threadpool_limits
+
+    fold = parse_folds(fold_name)[0]
+    train, test = fold_slices(_table(spec), fold)
+    started, cpu = time.time(), time.process_time()
+    with threadpool_limits(limits=1):
+        tuning = tune_lightgbm(train, seed=seed, negative_rate=rate)
+        params = {**tuning.params, "num_threads": 1}
+        model = LightGBMOnset(seed=seed, **params).fit(train, train["onset"].astype(int).to_numpy())
+        probability = model.predict_proba(test)[:, 1]
+    return {"spec": spec, "rate": rate, "seed": seed, "fold": fold_name, "params": tuning.params,
+            "train_rows": len(train), "wall": time.time() - started, "cpu": time.process_time() - cpu,
+            "forecasts": pd.DataFrame({"year": test["year"].to_numpy(), "onset": test["onset"].astype(int).to_numpy(),
+                                       "new_dyad": test["new_dyad"].to_numpy(), "probability": probability})}
+
+
+def _one_thread_worker() -> None:
+    import ctypes
+
+    from lightgbm.basic import _LIB
+
+    _LIB.LGBM_SetMaxThreads(ctypes.c_int(1))
+
+
+def _key(spec, rate, seed, fold) -> str:
+    return f"{spec.replace(':', '_')}_r{str(rate).replace('.', 'p')}_s{seed}_{fold}"  # no dot: suffixes follow
+
+
+def summarise(folder: Path, specs, rates, seeds, folds) -> list[dict]:
+    """Pooled continuing-dyad AP and median onset percentile per (label, rate, seed) whose folds are all done."""
+    from foedus.models.metrics import score
+
+    rows = []
+    for spec in specs:
+        for rate in rates:
+            for seed in seeds:
+                parts = [folder / f"{_key(spec, rate, seed, f)}.parquet" for f in folds]
+                if not all(p.exists() for p in parts):
+                    continue
+                meta = [json.loads(p.with_name(p.name.replace(".parquet", ".json")).read_text()) for p in parts]
+                frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+                cont = frame[frame["new_dyad"] == 0]
+                m = score(cont["onset"], cont["probability"], cont["year"])
+                rows.append({"label": spec, "negative_rate": rate, "seed": seed,
+                             "continuing_ap": round(m["average_precision"], 4),
+                             "median_onset_percentile": round(m["median_onset_percentile"], 1),
+                             "cpu_seconds": round(sum(x["cpu"] for x in meta), 1),
+                             "chosen": {x["fold"]: x["params"] for x in meta}})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="0.1,0.3,1.0")
+    parser.add_argument("--seeds", default="7,8,9")
+    parser.add_argument("--labels", default=",".join(LABELS))
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    from foedus.models.folds import DEFAULT_FOLDS
+
+    rates = [float(r) for r in args.rates.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    specs = args.labels.split(",")
+    folds = [f.name for f in DEFAULT_FOLDS]
+    folder = OUT / "levers"
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    for spec in specs:
+        _table(spec)  # built here, not in every worker
+    todo = [(spec, rate, seed, fold) for rate in rates for seed in seeds for spec in specs for fold in reversed(folds)
+            if not (folder / f"{_key(spec, rate, seed, fold)}.parquet").exists()]
+    with ProcessPoolExecutor(args.workers, initializer=_one_thread_worker) as pool:
+        futures = {pool.submit(run_task, *task): task for task in todo}
+        for future in as_completed(futures):
+            result = future.result()
+            key = folder / _key(*futures[future])
+            result.pop("forecasts").to_parquet(f"{key}.parquet.tmp")
+            Path(f"{key}.json").write_text(json.dumps(result, default=str))
+            os.replace(f"{key}.parquet.tmp", f"{key}.parquet")  # last: a parquet means the task is done
+            print(json.dumps({k: result[k] for k in ("spec", "rate", "seed", "fold", "cpu", "params")}), flush=True)
+    rows = summarise(folder, specs, rates, seeds, folds)
+    table = pd.DataFrame(rows).drop(columns="chosen")
+    summary = table.groupby(["label", "negative_rate"]).agg(
+        ap_mean=("continuing_ap", "mean"), ap_min=("continuing_ap", "min"), ap_max=("continuing_ap", "max"),
+        pct_mean=("median_onset_percentile", "mean"), pct_min=("median_onset_percentile", "min"),
+        pct_max=("median_onset_percentile", "max"), cpu_mean=("cpu_seconds", "mean")).round(4).reset_index()
+    print(table.to_string(index=False))
+    print(summary.to_string(index=False))
+    out = OUT / "lightgbm_levers.json"
+    out.write_text(json.dumps({"runs": rows, "summary": summary.to_dict("records"),
+                               "machine": {"cores": os.cpu_count()}}, indent=1, default=str))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
