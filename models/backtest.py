@@ -172,6 +172,7 @@ class BacktestResult:
     shap_sample: pd.DataFrame | None  # contributions on a sample of the last fold's test rows
     run_id: str | None = None
     sweep: dict | None = None  # the sweep studies whose best parameters each fold used (by fold)
+    reused: object | None = None  # foedus.models.reuse.Reused: read from an earlier identical run, not computed
 
     @property
     def mean_fold_average_precision(self) -> float:

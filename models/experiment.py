@@ -24,7 +24,8 @@ from foedus.models.catalogue import DEFAULT_SEED, make_model
 from foedus.models.estimators import feature_columns
 from foedus.models.folds import label_delay, split
 from foedus.models.recovery import owner_tags
-from foedus.models.registry import Promotion, apply, judge, registered_name
+from foedus.models.registry import Promotion, apply, judge, registered_name, standing
+from foedus.models.reuse import REUSE_TAG, find_final, reuse_key, reused
 from foedus.models.tracking import (
     data_digest,
     environment,
@@ -136,16 +137,18 @@ def _log_tuning(tuning) -> None:
 
 
 def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenance: dict, root: Path,
-                 invocation: str | None = None, log_models: bool = True) -> str:
+                 invocation: str | None = None, log_models: bool = True, reuse_key: str | None = None) -> str:
     """Log ``result`` (computed on ``table`` under ``spec``) under the spec's experiment; returns
-    the parent run's id. ``table`` supplies each fold's training data and model input example."""
+    the parent run's id. ``table`` supplies each fold's training data and model input example.
+    ``reuse_key``: the digest of its inputs (``foedus.models.reuse``), by which an identical
+    request finds it again."""
     invocation = invocation or uuid.uuid4().hex[:12]
     features = feature_columns(table)
     model_name, seed = result.model, result.seed
     target = target_year(provenance)
     mlflow.set_experiment(experiment_id=experiment_id(spec, root, target is not None))
     tags = {**run_tags(provenance, "backtest", model_name, spec), "invocation": invocation,
-            **_sweep_tags(result.sweep)}
+            **_sweep_tags(result.sweep), **({REUSE_TAG: reuse_key} if reuse_key else {})}
     title = f"{model_name} backtest" + ("" if target is None else f" for {target}")
     fold_headlines = [run_view.headline(f.metrics, slice_metrics(f.predictions)) for f in result.folds]
     description = run_view.backtest_description(result, spec, fold_headlines, target)
@@ -228,14 +231,19 @@ def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = No
 
 
 def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict, root: Path, seed: int = DEFAULT_SEED,
-                params: dict | None = None, sweep: dict | None = None) -> tuple[str, Promotion]:
+                params: dict | None = None, sweep: dict | None = None, force: bool = False) -> tuple[str, Promotion]:
     """Fit ``model_name`` on every labelled year, log and register it, apply the champion rule.
 
     ``sweep`` (the study's name, best trial and value) when ``params`` are a sweep's best: the
     run is tagged so, and judged by the newest backtest that used sweeps too.
 
     On a present-day model's table (its provenance has a ``vintage``), the model is registered
-    as ``foedus-onset-<spec>-for<year>`` and judged by that year's step-shifted backtest."""
+    as ``foedus-onset-<spec>-for<year>`` and judged by that year's step-shifted backtest.
+
+    A final model whose inputs are identical to an earlier finished one's (the table, model,
+    hyperparameters, seed, the code, and the backtest it is judged by) is not fitted again:
+    that run and version are returned, the ``Promotion`` saying where the version stands now
+    (``reused``), unless ``force``."""
     target = target_year(provenance)
     backtest_run = latest_backtest(spec, model_name, root, target, sweep=sweep is not None)
     if backtest_run is None:
@@ -244,13 +252,21 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
         raise FoedusError(f"no finished backtest of {model_name}{swept[0]} for {spec}{which}: run "
                           f"`foedus backtest -l {spec}{option} --models {model_name}{swept[1]}` first (the champion "
                           "rule needs its average precision)")
+    key = reuse_key("train", build_key=provenance.get("build_key"), label_spec=str(spec), model=model_name,
+                    params=params, seed=seed, sweep=sweep, label_delay=label_delay(spec, provenance),
+                    profile=(provenance.get("vintage") or {}).get("profile"), backtest=backtest_run.info.run_id)
+    experiment = experiment_id(spec, root, target is not None)
+    if not force and (found := find_final(experiment, key)) is not None:
+        tags = found.data.tags
+        return found.info.run_id, standing(MlflowClient(), tags["registered_name"], tags["registered_version"],
+                                           reused("final model", found))
     ap = run_view.run_metric(backtest_run, PRIMARY)
     ap = float("nan") if ap is None else ap
     final = fit_final(table, model_name, seed=seed, params=params, horizon=label_delay(spec, provenance))
     X = final.train
-    mlflow.set_experiment(experiment_id=experiment_id(spec, root, target is not None))
+    mlflow.set_experiment(experiment_id=experiment)
     tags = {**run_tags(provenance, "train", model_name, spec), "backtest_run_id": backtest_run.info.run_id,
-            **_sweep_tags(sweep)}
+            **_sweep_tags(sweep), REUSE_TAG: key}
     title = f"{model_name} final" + ("" if target is None else f" for {target}")
     chosen = hyperparameters(model_name, seed, final.params)
     with mlflow.start_run(run_name=title, tags=tags) as run:
@@ -282,7 +298,7 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
         client.update_registered_model(name, description=run_view.registered_model_description(spec, target))
         client.update_model_version(name, version.version, description=described)
         mlflow.set_tag("mlflow.note.content", described + f" Registered as {name} v{version.version}.")
-        mlflow.set_tag("registered_version", version.version)
+        mlflow.set_tags({"registered_name": name, "registered_version": version.version})
         mlflow.set_tag("champion", str(promotion.promoted).lower())
     # The alias moves last, after the run has ended: killed before this, the version's champion
     # rule is left pending and the next train completes it (``recovery``); the run is never

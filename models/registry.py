@@ -31,8 +31,14 @@ class Promotion:
     previous_version: str | None
     previous_average_precision: float | None
     promoted: bool
+    reused: object | None = None  # foedus.models.reuse.Reused: an earlier identical final model, not trained now
 
     def describe(self) -> str:
+        if self.reused is not None:
+            where = ("is the champion" if self.promoted else
+                     f"is not the champion (v{self.previous_version}, AP {self.previous_average_precision:.4f}, is)")
+            return (f"{self.reused.describe()}: {self.name} v{self.version} (continuing-dyad AP "
+                    f"{self.average_precision:.4f}) {where}")
         if self.previous_version is None:
             return (f"{self.name} v{self.version} (continuing-dyad AP {self.average_precision:.4f}) is the first "
                     f"champion")
@@ -50,6 +56,17 @@ def current_champion(client: MlflowClient, name: str) -> tuple[str, float] | Non
     except MlflowException:
         return None
     return str(version.version), float(version.tags.get(AP_TAG, "nan"))
+
+
+def standing(client: MlflowClient, name: str, version: str, reused=None) -> Promotion:
+    """Where an already judged ``version`` stands now: its backtest AP, and whether it is the
+    champion (else which version is). For a final model taken again (``reused``)."""
+    tags = client.get_model_version(name, version).tags
+    champion = current_champion(client, name)
+    promoted = champion is not None and champion[0] == str(version)
+    other = None if champion is None or promoted else champion
+    return Promotion(name, str(version), float(tags.get(AP_TAG, "nan")), other[0] if other else None,
+                     other[1] if other else None, promoted, reused)
 
 
 def judge(client: MlflowClient, name: str, version: str, average_precision: float) -> Promotion:

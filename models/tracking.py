@@ -77,7 +77,9 @@ def configure(root: Path) -> str:
         artifact_root(uri).mkdir(parents=True, exist_ok=True)
     elif uri.startswith(("http://", "https://")):
         check_server(uri)
-    # MLflow's notices (pickled pyfunc, input-example validation) are noise on every model logged
+    # MLflow's notices (pickled pyfunc, input-example validation) are noise on every model logged,
+    # and its progress bars on every artifact read (a reused backtest, a score) are noise on stderr
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

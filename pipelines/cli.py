@@ -191,10 +191,17 @@ def _print_backtest(summary) -> None:
     out.print(_backtest_line(summary))
 
 
+def _force_option(what: str):
+    return typer.Option(False, "--force", help=f"Compute every {what} again, even where an earlier finished run had "
+                        "identical inputs (data, code, model, hyperparameters, seed, folds): that run is reused "
+                        "otherwise.")
+
+
 def _backtest_line(summary) -> str:
     folds = "  ".join(f"{r.fold.name}: {_fmt(r.metrics['average_precision'])}" for r in summary.folds)
     continuing = summary.slices.get("continuing_dyad", {})
-    return (f"[bold]{summary.model}[/bold] {summary.label_spec}  "
+    reused = "" if summary.reused is None else f"{summary.reused.describe()}: "
+    return (f"{reused}[bold]{summary.model}[/bold] {summary.label_spec}  "
             f"continuing-dyad AP {_fmt(continuing.get('average_precision'))}  "
             f"median onset percentile {_fmt(continuing.get('median_onset_percentile'), 1)}  "
             f"all-rows AP {_fmt(summary.pooled['average_precision'])}  "
@@ -227,12 +234,13 @@ def backtest(
     scheduler: str | None = _scheduler_option(),
     sweep: bool = typer.Option(False, "--sweep", help="LightGBM only: fit each fold with the best trial of the "
                                "`foedus sweep` study of the years before it, instead of its own grid tuning."),
+    force: bool = _force_option("backtest"),
 ) -> None:
     """Out-of-time backtest of each model, tracked in MLflow (parent run per model, nested run per fold)."""
     from foedus.jobs import backtest as backtest_job
 
     backtest_job(spec, models, folds, seed=seed, for_year=for_year, on_model=_print_backtest, jobs=jobs,
-                 scheduler=scheduler, sweep=sweep)
+                 scheduler=scheduler, sweep=sweep, force=force)
 
 
 @app.command()
@@ -245,15 +253,17 @@ def train(
                                         "backtest yet."),
     sweep: bool = typer.Option(False, "--sweep", help="LightGBM only: fit it with the best trial of the `foedus "
                                "sweep` study of every labelled year; judged by the latest `backtest --sweep`."),
+    force: bool = _force_option("final model"),
 ) -> None:
     """Fit the final model on all labelled years and register it; 'champion' moves only if it beats the champion."""
     from foedus.jobs import train as train_job
 
     run_id, promotion = train_job(spec, model, seed=seed, for_year=for_year, on_backtest=_print_backtest,
-                                  sweep=sweep)
+                                  sweep=sweep, force=force)
     what = "" if for_year is None else f" (the present-day model for {for_year})"
-    out.print(f"trained {model} on every labelled year{what} (run {run_id})")
-    out.print(promotion.describe())
+    if promotion.reused is None:
+        out.print(f"trained {model} on every labelled year{what} (run {run_id})")
+    out.print(promotion.describe(), highlight=False)
 
 
 @app.command()
@@ -382,6 +392,7 @@ def run(
     report: bool = typer.Option(True, help="Write the HTML report of the final model's backtest."),
     jobs: int | None = _jobs_option(),
     scheduler: str | None = _scheduler_option(),
+    force: bool = _force_option("backtest and final model"),
 ) -> None:
     """The main job end to end: fetch and verify, build, backtest every model, train, compare (each label),
     this year's present-day model and top pairs, the report."""
@@ -406,7 +417,7 @@ def run(
                          show_progress=out.is_terminal, on_model=lambda r: progress.console.print(_backtest_line(r)),
                          on_step=on_step,
                          present_year=NEXT_YEAR - 1 if present else None, write_report=report, jobs=jobs,
-                         scheduler=scheduler)
+                         scheduler=scheduler, force=force)
         progress.update(task, description="done", completed=len(result.steps))
     out.print("[green]raw data verified[/green]")
     for label in result.labels:
@@ -434,8 +445,9 @@ def _print_summary(result) -> None:
     table.add_row("raw data (verified)", str(paths.raw))
     for label in result.labels:
         table.add_row(f"dyad-year table, {label.spec}", str(label.build.path))
+        made = "trained now" if label.promotion.reused is None else f"reused, run {label.promotion.reused.run_id}"
         table.add_row(f"champion, {label.spec}", f"models:/{registered_name(label.spec)}@champion "
-                                                 f"(v{label.promotion.version} trained now)")
+                                                 f"(v{label.promotion.version} {made})")
     if result.present_train is not None:
         name = registered_name(result.present_spec, result.present_year)
         table.add_row(f"present-day model, {result.present_year}", f"models:/{name}@champion")

@@ -132,8 +132,21 @@ def backtest_request(spec: LabelSpec | str, models: str | Sequence[str] | None =
                            log_models, sweep)
 
 
+def backtest_key(plan, provenance: dict, log_models: bool) -> str:
+    """The reuse key of one model's backtest (``foedus.models.reuse``): the table's build key
+    and staleness profile, the model, its hyperparameters (given, or swept per fold; else
+    tuned), the seed, the folds and the label delay, and whether its fold models are logged."""
+    from foedus.models.reuse import reuse_key
+
+    return reuse_key("backtest", build_key=provenance["build_key"], label_spec=plan.label_spec, model=plan.model,
+                     params=dict(plan.params), fold_params={k: dict(v) for k, v in plan.fold_params.items()},
+                     sweep=plan.sweep, seed=plan.seed, folds=[f.name for f in plan.folds], label_delay=plan.horizon,
+                     profile=(provenance.get("vintage") or {}).get("profile"), log_models=log_models)
+
+
 def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = None, paths: Paths | None = None,
-                  on_model=None, jobs: int | None = None, scheduler: str | None = None, ex=None) -> list[list]:
+                  on_model=None, jobs: int | None = None, scheduler: str | None = None, ex=None,
+                  force: bool = False) -> list[list]:
     """Every request's backtests, all (label spec, table, model, fold) tasks fanned out at once
     through one executor (``foedus.models.executor``: ``jobs`` processes here, default one per
     core, 1 for serial; or the Dask cluster at ``scheduler`` / ``DASK_SCHEDULER_ADDRESS``; or
@@ -141,7 +154,10 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
     table is built if needed, then the tasks run; only this process logs to MLflow, each
     model's backtest as soon as its folds are done (in request and model order when serial).
     Returns each request's ``BacktestResult`` list, in model order; ``on_model(result)`` is
-    called as each is logged."""
+    called as each is logged.
+
+    A logged backtest whose inputs are identical to an earlier finished one's (``backtest_key``)
+    is not computed again: that run is read back (its ``reused`` says which), unless ``force``."""
     from foedus.features.build import ensure_built
     from foedus.models.backtest import BacktestPlan, TableRef, load_table
     from foedus.models.backtest import run_backtests as fan_out
@@ -149,6 +165,8 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
     from foedus.models.executor import executor
     from foedus.models.experiment import log_backtest
     from foedus.models.folds import label_delay
+    from foedus.models.reuse import find_backtest, load_backtest
+    from foedus.models.tracking import experiment_id
     from foedus.sweeps import swept_fold_params
 
     paths = paths or Paths.discover()
@@ -169,12 +187,25 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
                                           label_spec=str(request.spec), fold_params=fold_params, sweep=studies))
                 owners.append((i, provenance, invocation))
         done: dict[int, object] = {}
-        for k, result in fan_out(plans, ex):  # each model as soon as its folds are done
+        keys = [backtest_key(plan, owners[k][1], requests[owners[k][0]].log_models) for k, plan in enumerate(plans)]
+        for k, plan in enumerate(plans):
+            request, provenance = requests[owners[k][0]], owners[k][1]
+            if request.log and not force:
+                found = find_backtest(experiment_id(request.spec, paths.root, request.for_year is not None), keys[k],
+                                      len(plan.folds), request.log_models)
+                if found is not None:
+                    done[k] = load_backtest(found)
+                    if on_model is not None:
+                        on_model(done[k])
+        todo = [k for k in range(len(plans)) if k not in done]
+        for j, result in fan_out([plans[k] for k in todo], ex):  # each model as soon as its folds are done
+            k = todo[j]
             plan, (i, provenance, invocation) = plans[k], owners[k]
             request = requests[i]
             if request.log:
                 result.run_id = log_backtest(result, load_table(plan.table), request.spec, provenance=provenance,
-                                             root=paths.root, invocation=invocation, log_models=request.log_models)
+                                             root=paths.root, invocation=invocation, log_models=request.log_models,
+                                             reuse_key=keys[k])
             done[k] = result
             if on_model is not None:
                 on_model(result)
@@ -187,7 +218,7 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
 def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[str] | None = None,
              folds: str | Sequence | None = None, *, seed: int | None = None, for_year: int | None = None,
              paths: Paths | None = None, log_models: bool = True, on_model=None, jobs: int | None = None,
-             scheduler: str | None = None, sweep: bool = False) -> list:
+             scheduler: str | None = None, sweep: bool = False, force: bool = False) -> list:
     """Out-of-time backtest of each model (default: every model of ``foedus.models.catalogue``),
     tracked in MLflow (one parent run per model).
 
@@ -208,13 +239,19 @@ def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[
     ``sweep``: LightGBM only; each fold is fitted with the best parameters of the sweep study
     of the years before it (``sweep``, ``foedus.models.sweep``) instead of its own grid tuning,
     and the run is tagged ``hyperparameters = sweep``.
+
+    A model whose backtest inputs are identical to an earlier finished backtest's (table, code,
+    hyperparameters, seed, folds) is read from that run, not computed (its result's ``reused``
+    says which); ``force`` computes every model again.
     """
     request = backtest_request(spec, models, folds, for_year=for_year, log_models=log_models, sweep=sweep)
-    return run_backtests([request], seed=seed, paths=paths, on_model=on_model, jobs=jobs, scheduler=scheduler)[0]
+    return run_backtests([request], seed=seed, paths=paths, on_model=on_model, jobs=jobs, scheduler=scheduler,
+                         force=force)[0]
 
 
 def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *, seed: int | None = None,
-          for_year: int | None = None, paths: Paths | None = None, on_backtest=None, sweep: bool = False):
+          for_year: int | None = None, paths: Paths | None = None, on_backtest=None, sweep: bool = False,
+          force: bool = False):
     """Fit ``model`` on all labelled years, register it as ``foedus-onset-<spec>`` and move the
     ``champion`` alias only if its backtest AP beats the champion's. Returns (run id, Promotion).
 
@@ -225,7 +262,11 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
 
     ``sweep``: LightGBM fitted with the best parameters of the sweep study of every labelled
     year (``foedus sweep``, on this very table) instead of its grid tuning; judged by the
-    newest backtest run with ``sweep`` too."""
+    newest backtest run with ``sweep`` too.
+
+    A final model whose inputs are identical to an earlier one's (table, code, hyperparameters,
+    seed, the backtest it is judged by) is not fitted again: that run and version are returned
+    (the Promotion's ``reused``); ``force`` fits it again."""
     from foedus.models.catalogue import DEFAULT_SEED, model_spec
     from foedus.models.experiment import latest_backtest, train_final
     from foedus.sweeps import swept_final_params
@@ -238,9 +279,9 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
     built, provenance = _tracked_table(spec, paths, for_year)
     params, study = swept_final_params(spec, provenance, paths) if sweep else (None, None)
     if for_year is not None and latest_backtest(spec, model, paths.root, for_year) is None:
-        backtest(spec, [model], seed=seed, for_year=for_year, paths=paths, on_model=on_backtest)
+        backtest(spec, [model], seed=seed, for_year=for_year, paths=paths, on_model=on_backtest, force=force)
     return train_final(built.table, spec, model, provenance=provenance, root=paths.root,
-                       seed=DEFAULT_SEED if seed is None else seed, params=params, sweep=study)
+                       seed=DEFAULT_SEED if seed is None else seed, params=params, sweep=study, force=force)
 
 
 def compare(spec: LabelSpec | str | None = None, *, last: int = 20, paths: Paths | None = None) -> pd.DataFrame:

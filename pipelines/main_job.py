@@ -75,16 +75,17 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
         final_model: str = "lightgbm", paths: Paths | None = None, show_progress: bool = True,
         on_model: Callable | None = None, on_step: Callable[[str, int, int], None] | None = None,
         present_year: int | None = NEXT_YEAR - 1, top: int = TOP_PAIRS, write_report: bool = True,
-        jobs: int | None = None, scheduler: str | None = None) -> RunResult:
+        jobs: int | None = None, scheduler: str | None = None, force: bool = False) -> RunResult:
     """Run the main job. ``specs``: one label spec or several (default ATOP any and ATOP defense).
     ``present_year`` (default this year; None skips it): the first label's present-day model is
     backtested and trained for it and its ``top`` likeliest new alliances ranked. ``on_step(step,
     done, total)`` is called as each step starts (the CLI's progress bar), ``on_model(result)``
     as each backtest finishes. ``jobs`` / ``scheduler``: what runs the backtests' tasks
-    (``foedus.jobs.backtest``)."""
+    (``foedus.jobs.backtest``). Backtests and final models whose inputs are identical to earlier
+    finished runs' are taken from those runs (``foedus.models.reuse``), the report of an
+    unchanged backtest too; ``force`` computes everything again."""
     from foedus.models.catalogue import MODELS, model_names, model_spec
     from foedus.models.executor import executor
-    from foedus.models.experiment import latest_backtest
 
     started = time.monotonic()
     paths = paths or Paths.discover()
@@ -92,9 +93,9 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
     model_spec(final_model)  # a typo fails now, not after the backtests
     names = model_names(tuple(MODELS) if models is None else models)
     configure_tracking(paths)  # an unreachable tracking server fails now, before any work
-    # what training the present-day model would backtest first, fanned out with the rest
-    present_backtest = present_year is not None and latest_backtest(specs[0], final_model, paths.root,
-                                                                    present_year) is None
+    # the present-day model's backtest, fanned out with the rest (taken from the store if unchanged):
+    # its final model is judged by it
+    present_backtest = present_year is not None
     steps = plan(specs, len(names), present_year, write_report, present_backtest)
     upcoming = iter(steps)
     timings: list[tuple[str, float]] = []
@@ -129,11 +130,11 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
                 step()  # the next model's backtest
 
         step()  # the first model's backtest
-        backtests = run_backtests(requests, paths=paths, on_model=each, ex=ex)
+        backtests = run_backtests(requests, paths=paths, on_model=each, ex=ex, force=force)
     labels = []
     for spec, built, results in zip(specs, builds, backtests):
         step()  # train
-        run_id, promotion = train(spec, final_model, paths=paths)
+        run_id, promotion = train(spec, final_model, paths=paths, force=force)
         labels.append(LabelRun(spec, built, results, run_id, promotion, compare(spec, last=len(results), paths=paths)))
     result = RunResult(labels)
     if present_year is not None:
@@ -141,7 +142,8 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
 
         step()  # the present-day model
         result.present_year, result.present_spec = present_year, specs[0]
-        result.present_train = train(specs[0], final_model, for_year=present_year, paths=paths, on_backtest=on_model)
+        result.present_train = train(specs[0], final_model, for_year=present_year, paths=paths, on_backtest=on_model,
+                                     force=force)
         step()  # rank
         result.top = rank(present_year, specs[0], top=top, paths=paths)
     if write_report:

@@ -142,16 +142,21 @@ def test_train_needs_a_backtest_then_registers_and_compare_lists_it(table, store
         train_final(table, SPEC, "base-rate", provenance={}, root=store)
     summary = backtest(table, store, model="base-rate")
     assert latest_backtest(SPEC, "base-rate", store).info.run_id == summary.run_id
-    _, promotion = train_final(table, SPEC, "base-rate", provenance={}, root=store)
+    first_run, promotion = train_final(table, SPEC, "base-rate", provenance={}, root=store)
     primary = summary.slices["continuing_dyad"]["average_precision"]
     assert promotion.promoted and promotion.average_precision == pytest.approx(primary)
     client = MlflowClient()
     version = client.get_model_version(promotion.name, promotion.version)
     assert "first champion" in version.description and summary.run_id in version.description
     assert "champion" in client.get_registered_model(promotion.name).description
-    # a second final fit that does not beat it says why it is not the champion
-    _, second = train_final(table, SPEC, "base-rate", provenance={}, root=store)
-    assert not second.promoted
+    # the same final fit again is the same run and version, reused (nothing is fitted or registered)
+    run_id, again = train_final(table, SPEC, "base-rate", provenance={}, root=store)
+    assert again.reused is not None and run_id == again.reused.run_id == first_run
+    assert again.version == promotion.version
+    assert again.promoted and "is the champion" in again.describe()
+    # a second final fit (forced) that does not beat it says why it is not the champion
+    _, second = train_final(table, SPEC, "base-rate", provenance={}, root=store, force=True)
+    assert not second.promoted and second.reused is None
     assert "does not beat" in client.get_model_version(second.name, second.version).description
     listed = compare_runs(store, SPEC)
     assert listed.loc[0, "model"] == "base-rate" and listed.loc[0, "average_precision"] == pytest.approx(

@@ -28,7 +28,9 @@ def data(tmp_path_factory, paths):
 
 
 def backtests_at_once(n: int, env: dict) -> list[tuple[int, str, str]]:
-    processes = [start("backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS, env=env) for _ in range(n)]
+    # --force: every process computes and logs (an identical finished backtest is reused otherwise)
+    processes = [start("backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS, "--force", env=env)
+                 for _ in range(n)]
     return [(p.wait(timeout=600), *p.communicate()) for p in processes]
 
 
@@ -103,7 +105,7 @@ def test_scores_during_a_train_that_moves_the_champion_each_use_one_version(trai
     spec = as_label_spec(SPEC)
     loads = []
     with tracking_store(store):
-        training = start("train", "-l", SPEC, "--model", "logit-threat", env=env)
+        training = start("train", "-l", SPEC, "--model", "logit-threat", "--force", env=env)  # a new version
         while training.poll() is None:
             model = load_scoring_model(spec)
             loads.append((model.version, type(model.estimator).__name__))

@@ -28,7 +28,8 @@ def data(tmp_path_factory, paths):
 
 
 def backtest(env, models="base-rate"):
-    return foedus("backtest", "-l", SPEC, "--models", models, "--folds", FOLDS, env_extra=env)
+    # --force: each backtest computes and logs anew (an identical finished one is reused otherwise)
+    return foedus("backtest", "-l", SPEC, "--models", models, "--folds", FOLDS, "--force", env_extra=env)
 
 
 def parents(client, status=None):
@@ -96,7 +97,7 @@ def loaded_champion(store) -> str:
 
 
 def train(env, model):
-    return foedus("train", "-l", SPEC, "--model", model, env_extra=env)
+    return foedus("train", "-l", SPEC, "--model", model, "--force", env_extra=env)
 
 
 # after the final model is logged, before it is registered; after it is registered, before the
