@@ -22,7 +22,7 @@ import math
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -342,18 +342,52 @@ class BacktestPlan:
         return (10_000 if model_spec(self.model).tune is not None and not self.params_of(fold) else 0) + fold.first
 
 
-def run_backtests(plans: Sequence[BacktestPlan], ex) -> Iterator[tuple[int, BacktestResult]]:
+@dataclass(frozen=True)
+class FinalTask:
+    """A final model (``fit_final``) of the table ``table`` names, as a task: fitted beside the
+    backtests' folds instead of after them."""
+
+    table: TableRef
+    model: str
+    horizon: int = 1
+    seed: int = DEFAULT_SEED
+    params: Mapping | None = None
+
+    # the longest task there is (tuned on every labelled year): started first
+    priority: int = 20_000
+
+
+def run_final_task(task: FinalTask) -> FinalFit:
+    """``fit_final`` on the table the task names, wherever it runs; the fit comes back without its
+    training rows (the caller has the table: ``FinalFit.rows``)."""
+    fit = fit_final(load_table(task.table), task.model, seed=task.seed, params=task.params, horizon=task.horizon)
+    fit.train = None
+    return fit
+
+
+def run_task(task):
+    """A fold's or a final model's task (``run_fold_task``, ``run_final_task``)."""
+    return run_final_task(task) if isinstance(task, FinalTask) else run_fold_task(task)
+
+
+def run_backtests(plans: Sequence[BacktestPlan], ex, finals: Sequence[FinalTask] = (),
+                  on_final: Callable[[int, FinalFit], None] | None = None) -> Iterator[tuple[int, BacktestResult]]:
     """Every plan's folds through the executor ``ex`` at once, across models and tables; yields
     (plan index, ``BacktestResult``) as soon as a plan's folds are all done, whichever plan
     that is (so the caller logs one while the workers compute the others; the serial executor
     runs them in plan order). Assembled here, as ``run_backtest`` assembles: the same numbers
-    whatever the executor."""
+    whatever the executor. ``finals``: final models fitted in the same fan-out, each given to
+    ``on_final(index, fit)`` when done."""
     tasks = [(k, plan, task) for k, plan in enumerate(plans) for task in plan.tasks()]
     folds: list[dict[int, FoldResult]] = [{} for _ in plans]
-    outcomes = ex.imap_unordered(run_fold_task, [task for *_, task in tasks],
-                                 [plan.priority(task.fold) for _, plan, task in tasks])
+    outcomes = ex.imap_unordered(run_task, [task for *_, task in tasks] + list(finals),
+                                 [plan.priority(task.fold) for _, plan, task in tasks]
+                                 + [final.priority for final in finals])
     try:
         for i, result in outcomes:
+            if i >= len(tasks):
+                on_final(i - len(tasks), result)
+                continue
             k, plan, _ = tasks[i]
             folds[k][i] = result
             if len(folds[k]) == len(plan.folds):
@@ -374,14 +408,14 @@ class FinalFit:
     model_name: str
     model: object
     features: list[str]  # the columns it reads
-    train: pd.DataFrame  # the labelled rows it was fitted on
+    train: pd.DataFrame | None  # the labelled rows it was fitted on (None when fitted elsewhere: ``rows``)
     seed: int
     params: dict = field(default_factory=dict)  # given or tuned on the last years, as in each fold
     tuning: object | None = None
 
-    @property
-    def train_onsets(self) -> int:
-        return int(self.train["onset"].astype(int).sum())
+    def rows(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The labelled rows it was fitted on, from ``table`` if it came back without them."""
+        return self.train if self.train is not None else table.loc[labelled(table)]
 
 
 def fit_final(table: pd.DataFrame, model_name: str, *, seed: int = DEFAULT_SEED,

@@ -231,7 +231,8 @@ def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = No
 
 
 def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict, root: Path, seed: int = DEFAULT_SEED,
-                params: dict | None = None, sweep: dict | None = None, force: bool = False) -> tuple[str, Promotion]:
+                params: dict | None = None, sweep: dict | None = None, force: bool = False,
+                fitted=None) -> tuple[str, Promotion]:
     """Fit ``model_name`` on every labelled year, log and register it, apply the champion rule.
 
     ``sweep`` (the study's name, best trial and value) when ``params`` are a sweep's best: the
@@ -243,7 +244,10 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
     A final model whose inputs are identical to an earlier finished one's (the table, model,
     hyperparameters, seed, the code, and the backtest it is judged by) is not fitted again:
     that run and version are returned, the ``Promotion`` saying where the version stands now
-    (``reused``), unless ``force``."""
+    (``reused``), unless ``force``.
+
+    ``fitted``: the ``FinalFit`` of exactly this table, model, seed and parameters, computed
+    elsewhere (the main job fits final models beside the backtests); else it is fitted here."""
     target = target_year(provenance)
     backtest_run = latest_backtest(spec, model_name, root, target, sweep=sweep is not None)
     if backtest_run is None:
@@ -262,8 +266,9 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
                                            reused("final model", found))
     ap = run_view.run_metric(backtest_run, PRIMARY)
     ap = float("nan") if ap is None else ap
-    final = fit_final(table, model_name, seed=seed, params=params, horizon=label_delay(spec, provenance))
-    X = final.train
+    if fitted is None:
+        fitted = fit_final(table, model_name, seed=seed, params=params, horizon=label_delay(spec, provenance))
+    final, X = fitted, fitted.rows(table)
     mlflow.set_experiment(experiment_id=experiment)
     tags = {**run_tags(provenance, "train", model_name, spec), "backtest_run_id": backtest_run.info.run_id,
             **_sweep_tags(sweep), REUSE_TAG: key}
@@ -277,7 +282,7 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
                          "hyperparameters": _plain(chosen), "vintage": provenance.get("vintage"),
                          "backtest_run_id": backtest_run.info.run_id}, "config.json")
         _log_tuning(final.tuning)
-        log_metrics({f"backtest_{PRIMARY}": ap, "train_onsets": float(final.train_onsets)})
+        log_metrics({f"backtest_{PRIMARY}": ap, "train_onsets": float(X["onset"].astype(int).sum())})
         _log_training_data(X[[*DYAD_YEAR, "onset", *feature_columns(table)]], f"{spec.name} all years",
                            provenance.get("build_key"))
         info = log_onset_model(final.model, final.features, X, spec, vintage=provenance.get("vintage"),

@@ -146,7 +146,7 @@ def backtest_key(plan, provenance: dict, log_models: bool) -> str:
 
 def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = None, paths: Paths | None = None,
                   on_model=None, jobs: int | None = None, scheduler: str | None = None, ex=None,
-                  force: bool = False) -> list[list]:
+                  force: bool = False, finals: dict | None = None) -> list[list]:
     """Every request's backtests, all (label spec, table, model, fold) tasks fanned out at once
     through one executor (``foedus.models.executor``: ``jobs`` processes here, default one per
     core, 1 for serial; or the Dask cluster at ``scheduler`` / ``DASK_SCHEDULER_ADDRESS``; or
@@ -157,9 +157,14 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
     called as each is logged.
 
     A logged backtest whose inputs are identical to an earlier finished one's (``backtest_key``)
-    is not computed again: that run is read back (its ``reused`` says which), unless ``force``."""
+    is not computed again: that run is read back (its ``reused`` says which), unless ``force``.
+
+    ``finals``: {request index: model name} whose final model (every labelled year, tuned as
+    ``train`` tunes it) is fitted in the same fan-out when that request's backtest of the model
+    is computed (a reused backtest's final model is reused too); each fit is put back in
+    ``finals[index]`` as ``(model name, FinalFit)`` for ``train(fitted=...)``."""
     from foedus.features.build import ensure_built
-    from foedus.models.backtest import BacktestPlan, TableRef, load_table
+    from foedus.models.backtest import BacktestPlan, FinalTask, TableRef, load_table
     from foedus.models.backtest import run_backtests as fan_out
     from foedus.models.catalogue import DEFAULT_SEED
     from foedus.models.executor import executor
@@ -198,7 +203,16 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
                     if on_model is not None:
                         on_model(done[k])
         todo = [k for k in range(len(plans)) if k not in done]
-        for j, result in fan_out([plans[k] for k in todo], ex):  # each model as soon as its folds are done
+        wanted = dict(finals or {})
+        final_tasks = [(i, FinalTask(plans[k].table, name, plans[k].horizon, seed)) for i, name in wanted.items()
+                       for k in todo if owners[k][0] == i and plans[k].model == name]
+
+        def fitted(j: int, fit) -> None:
+            i = final_tasks[j][0]
+            finals[i] = (wanted[i], fit)
+
+        for j, result in fan_out([plans[k] for k in todo], ex, [t for _, t in final_tasks],
+                                 fitted):  # each model as soon as its folds are done
             k = todo[j]
             plan, (i, provenance, invocation) = plans[k], owners[k]
             request = requests[i]
@@ -251,7 +265,7 @@ def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[
 
 def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *, seed: int | None = None,
           for_year: int | None = None, paths: Paths | None = None, on_backtest=None, sweep: bool = False,
-          force: bool = False):
+          force: bool = False, fitted=None):
     """Fit ``model`` on all labelled years, register it as ``foedus-onset-<spec>`` and move the
     ``champion`` alias only if its backtest AP beats the champion's. Returns (run id, Promotion).
 
@@ -266,7 +280,8 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
 
     A final model whose inputs are identical to an earlier one's (table, code, hyperparameters,
     seed, the backtest it is judged by) is not fitted again: that run and version are returned
-    (the Promotion's ``reused``); ``force`` fits it again."""
+    (the Promotion's ``reused``); ``force`` fits it again. ``fitted``: the model already fitted
+    on this table (``run_backtests``'s ``finals``), logged and registered instead of a new fit."""
     from foedus.models.catalogue import DEFAULT_SEED, model_spec
     from foedus.models.experiment import latest_backtest, train_final
     from foedus.sweeps import swept_final_params
@@ -281,7 +296,8 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
     if for_year is not None and latest_backtest(spec, model, paths.root, for_year) is None:
         backtest(spec, [model], seed=seed, for_year=for_year, paths=paths, on_model=on_backtest, force=force)
     return train_final(built.table, spec, model, provenance=provenance, root=paths.root,
-                       seed=DEFAULT_SEED if seed is None else seed, params=params, sweep=study, force=force)
+                       seed=DEFAULT_SEED if seed is None else seed, params=params, sweep=study, force=force,
+                       fitted=fitted)
 
 
 def compare(spec: LabelSpec | str | None = None, *, last: int = 20, paths: Paths | None = None) -> pd.DataFrame:

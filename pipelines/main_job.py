@@ -130,11 +130,14 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
                 step()  # the next model's backtest
 
         step()  # the first model's backtest
-        backtests = run_backtests(requests, paths=paths, on_model=each, ex=ex, force=force)
+        # the final models are fitted beside the backtests (where their backtests are computed)
+        finals = {i: final_model for i in range(len(requests)) if final_model in requests[i].models}
+        backtests = run_backtests(requests, paths=paths, on_model=each, ex=ex, force=force, finals=finals)
+    fitted = {i: f[1] for i, f in finals.items() if isinstance(f, tuple)}  # (model, FinalFit) once fitted
     labels = []
-    for spec, built, results in zip(specs, builds, backtests):
+    for i, (spec, built, results) in enumerate(zip(specs, builds, backtests)):
         step()  # train
-        run_id, promotion = train(spec, final_model, paths=paths, force=force)
+        run_id, promotion = train(spec, final_model, paths=paths, force=force, fitted=fitted.get(i))
         labels.append(LabelRun(spec, built, results, run_id, promotion, compare(spec, last=len(results), paths=paths)))
     result = RunResult(labels)
     if present_year is not None:
@@ -143,7 +146,7 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
         step()  # the present-day model
         result.present_year, result.present_spec = present_year, specs[0]
         result.present_train = train(specs[0], final_model, for_year=present_year, paths=paths, on_backtest=on_model,
-                                     force=force)
+                                     force=force, fitted=fitted.get(len(specs)))
         step()  # rank
         result.top = rank(present_year, specs[0], top=top, paths=paths)
     if write_report:

@@ -170,3 +170,28 @@ def test_an_unreachable_scheduler_fails_at_once_in_one_line():
         with executor(scheduler="tcp://127.0.0.1:9"):
             pass
     assert "\n" not in str(caught.value)
+
+
+def test_a_final_model_fitted_beside_the_backtests_is_the_one_train_would_fit(defense, tmp_path):
+    """``foedus run`` fits the final models as tasks of the backtests' fan-out: the fit that comes
+    back (without its training rows) forecasts exactly as one fitted here, and train logs it."""
+    import numpy as np
+    from foedus.features.labels import labelled
+    from foedus.jobs import backtest_request, build, run_backtests, train
+    from foedus.models.backtest import fit_final
+
+    finals = {0: "logit-threat"}
+    with tracking_store(tmp_path / "store"):
+        run_backtests([backtest_request(SPEC, "logit-threat", "1919-1925", log_models=False)], paths=defense,
+                      jobs=2, finals=finals)
+        model, fit = finals[0]
+        assert model == "logit-threat" and fit.train is None
+        table = build(SPEC, paths=defense).table
+        here = fit_final(table, "logit-threat")
+        rows = table.loc[labelled(table)].iloc[::500]
+        assert np.array_equal(fit.model.predict_proba(rows), here.model.predict_proba(rows))
+        run_id, promotion = train(SPEC, "logit-threat", paths=defense, fitted=fit)
+        assert promotion.reused is None and promotion.version == "1"
+        logged = MlflowClient().get_run(run_id)
+        assert logged.data.params["train_rows"] == str(len(here.train))
+        assert logged.data.metrics["train_onsets"] == float(here.train["onset"].astype(int).sum())

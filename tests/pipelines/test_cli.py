@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -172,10 +173,12 @@ def test_unknown_label_spec(project, spec, fragment):
 
 
 def test_main_job_runs_end_to_end_from_the_mirror(tmp_path, mirror):
-    # the full job backtests five models on five folds per label (minutes); here two fast models, one fold
+    # the full job backtests five models on five folds per label (minutes); here two fast models, one fold.
+    # Reports in a short folder: the summary table wraps a long path inside its cell
+    reports = Path(tempfile.mkdtemp(prefix="foedus-reports-"))
     env = {"FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": str(tmp_path / "data"), "FOEDUS_MIRROR": str(mirror),
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
-           "FOEDUS_REPORTS_DIR": str(tmp_path / "reports")}
+           "FOEDUS_REPORTS_DIR": str(reports)}
     result = foedus("run", "--models", "base-rate,logit-threat", "--folds", "1990-1994", "--final-model",
                     "logit-threat", env_extra=env)
     assert result.returncode == 0, result.stderr
@@ -195,8 +198,9 @@ def test_main_job_runs_end_to_end_from_the_mirror(tmp_path, mirror):
     assert "Main job done in" in result.stdout and "foedus ui" in result.stdout
     # progress: a step per backtest in the order they finish, the present-day model's too (2 x 2 + 1)
     assert "[1/" in result.stdout and "backtests: model 5 of 5 to finish" in result.stdout
-    reports = list((tmp_path / "reports").glob("*/report.html"))
-    assert len(reports) == 1 and str(reports[0]) in result.stdout.replace("\n", "")
+    written = list(reports.glob("*/report.html"))
+    assert len(written) == 1 and str(written[0]) in result.stdout.replace("\n", "")
+    shutil.rmtree(reports)
     assert (tmp_path / "mlruns" / "mlflow.db").is_file()
 
 
