@@ -23,21 +23,27 @@ from foedus.features.table import sources_of, with_coverage
 log = logging.getLogger(__name__)
 
 
+def source_digest(*folders: Path) -> str:
+    """A digest of the Python source files under ``folders`` (their paths and bytes), in order."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def code_version() -> dict:
     """foedus's version, a digest of the build's source files and the git commit if there is one."""
     # the build is foedus.features alone (readers, labels, families): a change there makes a new
     # build key; a change to the models or the commands does not rebuild the table
     package = Path(foedus.__file__).resolve().parent
     features = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(features.rglob("*.py")):
-        digest.update(str(path.relative_to(features)).encode() + path.read_bytes())
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True,
                                 timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {"foedus_version": foedus.__version__, "source_digest": digest.hexdigest()[:16], "git_commit": commit}
+    return {"foedus_version": foedus.__version__, "source_digest": source_digest(features), "git_commit": commit}
 
 
 def sources_used(spec: LabelSpec, families: list[Family]) -> list[str]:

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -354,7 +355,7 @@ class FinalTask:
     params: Mapping | None = None
 
     # the longest task there is (tuned on every labelled year): started first
-    priority: int = 20_000
+    priority: ClassVar[int] = 20_000
 
 
 def run_final_task(task: FinalTask) -> FinalFit:

@@ -31,7 +31,6 @@ checksum and loads where it runs (``foedus.models.backtest.load_table``).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import socket
@@ -70,14 +69,11 @@ def code_digest() -> dict[str, str]:
 
     import foedus.features
     import foedus.models
+    from foedus.features.provenance import source_digest
 
-    digest = hashlib.sha256()
-    for package in (foedus.features, foedus.models):
-        folder = Path(package.__file__).resolve().parent
-        for path in sorted(folder.rglob("*.py")):
-            digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+    folders = [Path(package.__file__).resolve().parent for package in (foedus.features, foedus.models)]
     libraries = {name: version(name) for name in ("numpy", "pandas", "scikit-learn", "lightgbm", "scipy")}
-    return {"foedus source": digest.hexdigest()[:16], **libraries}
+    return {"foedus source": source_digest(*folders), **libraries}
 
 
 def _one_thread(fn: Callable, task):

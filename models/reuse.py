@@ -35,11 +35,9 @@ BACKTEST_ARTIFACTS = frozenset({"summary.md", "config.json", "predictions/all_fo
 @functools.cache
 def models_digest() -> str:
     """A digest of the source of ``foedus.models``: what fits, tunes and scores the models."""
-    folder = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.py")):
-        digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
-    return digest.hexdigest()[:16]
+    from foedus.features.provenance import source_digest
+
+    return source_digest(Path(__file__).resolve().parent)
 
 
 def reuse_key(kind: str, **inputs) -> str:

@@ -146,7 +146,7 @@ def backtest_key(plan, provenance: dict, log_models: bool) -> str:
 
 def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = None, paths: Paths | None = None,
                   on_model=None, jobs: int | None = None, scheduler: str | None = None, ex=None,
-                  force: bool = False, finals: dict | None = None) -> list[list]:
+                  force: bool = False, finals: dict[int, str] | None = None, on_final=None) -> list[list]:
     """Every request's backtests, all (label spec, table, model, fold) tasks fanned out at once
     through one executor (``foedus.models.executor``: ``jobs`` processes here, default one per
     core, 1 for serial; or the Dask cluster at ``scheduler`` / ``DASK_SCHEDULER_ADDRESS``; or
@@ -161,8 +161,8 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
 
     ``finals``: {request index: model name} whose final model (every labelled year, tuned as
     ``train`` tunes it) is fitted in the same fan-out when that request's backtest of the model
-    is computed (a reused backtest's final model is reused too); each fit is put back in
-    ``finals[index]`` as ``(model name, FinalFit)`` for ``train(fitted=...)``."""
+    is computed (a reused backtest's final model is reused too); ``on_final(index, FinalFit)`` is
+    called as each is fitted, for ``train(fitted=...)``."""
     from foedus.features.build import ensure_built
     from foedus.models.backtest import BacktestPlan, FinalTask, TableRef, load_table
     from foedus.models.backtest import run_backtests as fan_out
@@ -194,7 +194,7 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
         done: dict[int, object] = {}
         keys = [backtest_key(plan, owners[k][1], requests[owners[k][0]].log_models) for k, plan in enumerate(plans)]
         for k, plan in enumerate(plans):
-            request, provenance = requests[owners[k][0]], owners[k][1]
+            request = requests[owners[k][0]]
             if request.log and not force:
                 found = find_backtest(experiment_id(request.spec, paths.root, request.for_year is not None), keys[k],
                                       len(plan.folds), request.log_models)
@@ -203,16 +203,11 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
                     if on_model is not None:
                         on_model(done[k])
         todo = [k for k in range(len(plans)) if k not in done]
-        wanted = dict(finals or {})
-        final_tasks = [(i, FinalTask(plans[k].table, name, plans[k].horizon, seed)) for i, name in wanted.items()
+        final_tasks = [(i, FinalTask(plans[k].table, name, plans[k].horizon, seed))
+                       for i, name in (finals or {}).items()
                        for k in todo if owners[k][0] == i and plans[k].model == name]
-
-        def fitted(j: int, fit) -> None:
-            i = final_tasks[j][0]
-            finals[i] = (wanted[i], fit)
-
         for j, result in fan_out([plans[k] for k in todo], ex, [t for _, t in final_tasks],
-                                 fitted):  # each model as soon as its folds are done
+                                 lambda j, fit: on_final(final_tasks[j][0], fit)):  # each model when its folds are done
             k = todo[j]
             plan, (i, provenance, invocation) = plans[k], owners[k]
             request = requests[i]

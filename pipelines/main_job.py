@@ -82,8 +82,8 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
     done, total)`` is called as each step starts (the CLI's progress bar), ``on_model(result)``
     as each backtest finishes. ``jobs`` / ``scheduler``: what runs the backtests' tasks
     (``foedus.jobs.backtest``). Backtests and final models whose inputs are identical to earlier
-    finished runs' are taken from those runs (``foedus.models.reuse``), the report of an
-    unchanged backtest too; ``force`` computes everything again."""
+    finished runs' are taken from those runs (``foedus.models.reuse``); ``force`` computes them
+    again. The report is written anew each time."""
     from foedus.models.catalogue import MODELS, model_names, model_spec
     from foedus.models.executor import executor
 
@@ -132,8 +132,9 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
         step()  # the first model's backtest
         # the final models are fitted beside the backtests (where their backtests are computed)
         finals = {i: final_model for i in range(len(requests)) if final_model in requests[i].models}
-        backtests = run_backtests(requests, paths=paths, on_model=each, ex=ex, force=force, finals=finals)
-    fitted = {i: f[1] for i, f in finals.items() if isinstance(f, tuple)}  # (model, FinalFit) once fitted
+        fitted: dict = {}  # request index -> FinalFit, for the backtests computed now
+        backtests = run_backtests(requests, paths=paths, on_model=each, ex=ex, force=force, finals=finals,
+                                  on_final=fitted.__setitem__)
     labels = []
     for i, (spec, built, results) in enumerate(zip(specs, builds, backtests)):
         step()  # train

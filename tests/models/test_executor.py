@@ -180,12 +180,12 @@ def test_a_final_model_fitted_beside_the_backtests_is_the_one_train_would_fit(de
     from foedus.jobs import backtest_request, build, run_backtests, train
     from foedus.models.backtest import fit_final
 
-    finals = {0: "logit-threat"}
+    fitted = {}
     with tracking_store(tmp_path / "store"):
         run_backtests([backtest_request(SPEC, "logit-threat", "1919-1925", log_models=False)], paths=defense,
-                      jobs=2, finals=finals)
-        model, fit = finals[0]
-        assert model == "logit-threat" and fit.train is None
+                      jobs=2, finals={0: "logit-threat"}, on_final=fitted.__setitem__)
+        fit = fitted[0]
+        assert fit.model_name == "logit-threat" and fit.train is None
         table = build(SPEC, paths=defense).table
         here = fit_final(table, "logit-threat")
         rows = table.loc[labelled(table)].iloc[::500]
