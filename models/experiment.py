@@ -35,6 +35,8 @@ from foedus.models.tracking import (
     log_onset_model,
 )
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
+from mlflow.types.utils import _infer_schema
 
 # The figure a backtest is judged by (the champion rule, `foedus compare`'s first column): pooled
 # AP on continuing dyads, pairs that were a system dyad in t-1, so that no entry of a state into
@@ -82,8 +84,21 @@ def _log_training_data(frame: pd.DataFrame, name: str, build_key: str | None) ->
     # million rows, half of a small backtest); the build key and the rows taken identify it as well
     digest = data_digest({"build_key": str(build_key), "name": name, "rows": str(len(frame)),
                           "columns": ",".join(frame.columns)})
+    frame = frame.loc[:, ~frame.columns.duplicated()]  # year is a key and a feature: one column
     dataset = mlflow.data.from_pandas(frame, targets="onset", name=name, digest=digest)
+    dataset.__dict__["schema"] = frame_schema(frame)  # filled in before MLflow's cached_property runs
     mlflow.log_input(dataset, context="training")
+
+
+def frame_schema(frame: pd.DataFrame) -> Schema:
+    """MLflow's schema of ``frame`` (each column's type, and required where it has no missing
+    value), as MLflow infers it but vectorised: MLflow tests each cell for missing in Python
+    (measured: 33 s on the 93 float columns of a built table's 1.1 million rows, 7.4 s on a
+    fifth of them, in the process that logs the folds)."""
+    types = _infer_schema(frame.iloc[:0]).inputs  # from the dtypes alone
+    complete = ~frame.isna().any().to_numpy()
+    return Schema([ColSpec(type=spec.type, name=spec.name, required=bool(full))
+                   for spec, full in zip(types, complete)])
 
 
 def _sweep_tags(sweep: dict | None) -> dict[str, str]:

@@ -3,6 +3,8 @@ artifacts), deterministic; train and the champion rule on top of it."""
 
 from __future__ import annotations
 
+import json
+
 import mlflow
 import pandas as pd
 import pytest
@@ -80,6 +82,9 @@ def test_a_backtest_logs_a_parent_run_with_a_nested_run_per_fold(table, store):
     assert child.data.metrics["all_rows_average_precision"] == pytest.approx(fold_result.metrics["average_precision"])
     assert PRIMARY in child.data.metrics and "log_loss" in child.data.metrics
     assert child.inputs.dataset_inputs, "the training data is logged with mlflow.data"
+    # with its schema (year, a key and a feature, once: a repeated column left MLflow without one)
+    logged_schema = json.loads(child.inputs.dataset_inputs[0].dataset.schema)["mlflow_colspec"]
+    assert [c["name"] for c in logged_schema].count("year") == 1 and len(logged_schema) > 10
     local = mlflow.artifacts.download_artifacts(run_id=child.info.run_id,
                                                 artifact_path="predictions/predictions.parquet")
     forecasts = pd.read_parquet(local)
@@ -164,3 +169,14 @@ def test_train_needs_a_backtest_then_registers_and_compare_lists_it(table, store
     assert listed.loc[0, "continuing_dyad_average_precision"] == pytest.approx(primary)
     assert listed.loc[0, "median_onset_percentile"] == pytest.approx(
         summary.slices["continuing_dyad"]["median_onset_percentile"])
+
+
+def test_the_training_data_schema_is_the_one_mlflow_infers(table):
+    """``frame_schema`` (vectorised) gives MLflow's own schema: each column's type, and required
+    exactly where the real table has no missing value."""
+    from foedus.models.experiment import frame_schema
+    from mlflow.types.utils import _infer_schema
+
+    sample = table.iloc[::50]
+    assert sample.isna().any().any() and not sample.isna().all().all()  # both kinds of column are compared
+    assert frame_schema(sample).to_dict() == _infer_schema(sample).to_dict()
