@@ -383,7 +383,8 @@ def run_backtests(plans: Sequence[BacktestPlan], ex, finals: Sequence[FinalTask]
     folds: list[dict[int, FoldResult]] = [{} for _ in plans]
     outcomes = ex.imap_unordered(run_task, [task for *_, task in tasks] + list(finals),
                                  [plan.priority(task.fold) for _, plan, task in tasks]
-                                 + [final.priority for final in finals])
+                                 + [final.priority for final in finals],
+                                 light=not finals and all(model_spec(plan.model).light for plan in plans))
     try:
         for i, result in outcomes:
             if i >= len(tasks):

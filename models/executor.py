@@ -12,7 +12,8 @@ Which executor (``ex.kind``):
 - ``"local"``: ``jobs=N`` > 1 (default: one per core). A ``distributed.LocalCluster`` of N worker
   processes, one thread each, listening on 127.0.0.1 only (its dashboard too, on a free port);
   started at the first ``map`` of two tasks or more, with at most one worker per task, and
-  closed with the block. A single task runs in this process.
+  closed with the block. A single task, or light ones (``light=True``: seconds each), run in
+  this process.
 - ``"remote"``: ``scheduler="tcp://host:8786"``, or ``DASK_SCHEDULER_ADDRESS`` when neither
   ``jobs`` nor ``scheduler`` is given. Connected at once, within ``CONNECT_TIMEOUT`` seconds,
   with at least one worker and the same foedus code and libraries as this process; otherwise
@@ -120,15 +121,18 @@ class Executor:
             results[i] = result
         return results
 
-    def imap_unordered(self, fn: Callable, tasks: Iterable, priorities: Sequence[int] | None = None) -> Iterator:
+    def imap_unordered(self, fn: Callable, tasks: Iterable, priorities: Sequence[int] | None = None,
+                       light: bool = False) -> Iterator:
         """(index, result) of each task as soon as it is done. On workers, tasks of higher
         ``priorities`` start first (the long ones, so that no worker is left with a long task at
         the end); the serial executor runs them in order, one at a time as the results are asked
         for. A task's exception is raised here, and the tasks not yet done are cancelled; so are
-        they when the caller stops early."""
+        they when the caller stops early. ``light``: the tasks take seconds each, and run here
+        unless the local cluster is already up."""
         tasks = list(tasks)
-        # a lone task is not worth a cluster's start (seconds): it runs here, as in serial
-        if self.kind == "serial" or (self.kind == "local" and self._client is None and len(tasks) <= 1):
+        # a lone task, or light ones, are not worth a cluster's start (seconds, and the workers'
+        # memory): they run here, as in serial
+        if self.kind == "serial" or (self.kind == "local" and self._client is None and (len(tasks) <= 1 or light)):
             yield from ((i, fn(task)) for i, task in enumerate(tasks))
             return
         from distributed import as_completed

@@ -80,6 +80,36 @@ def test_a_local_cluster_has_no_more_workers_than_tasks_and_a_lone_task_runs_her
         assert ex.workers == 2
 
 
+def test_light_tasks_run_here_unless_the_local_cluster_is_already_up():
+    with executor(jobs=2) as ex:
+        light = dict(ex.imap_unordered(square_or_fail, [1, 2, 3], light=True))
+        assert {where["worker_pid"] for _, where in light.values()} == {str(os.getpid())} and ex.workers == 2
+        ex.map(square_or_fail, [4, 5])  # starts the cluster
+        light = dict(ex.imap_unordered(square_or_fail, [6, 7], light=True))
+        assert str(os.getpid()) not in {where["worker_pid"] for _, where in light.values()}
+
+
+def test_a_backtest_asks_for_light_tasks_only_when_every_model_and_no_final_fit_is_light():
+    from foedus.models.backtest import BacktestPlan, FinalTask
+    from foedus.models.backtest import run_backtests as fan_out
+    from foedus.models.folds import Fold
+
+    class Recorder:  # an executor that notes what it is asked and runs nothing
+        def imap_unordered(self, fn, tasks, priorities=None, light=False):
+            self.light = light
+            yield from ()
+
+    table, folds = TableRef("/t.parquet", "0"), (Fold(1990, 1994),)
+    asked = {}
+    for case, models, finals in [("light", ["base-rate", "logit-threat", "logit-literature"], []),
+                                 ("trees", ["base-rate", "hist-gradient-boosting"], []),
+                                 ("final", ["base-rate"], [FinalTask(table, "base-rate")])]:
+        recorder = Recorder()
+        list(fan_out([BacktestPlan(table, m, folds) for m in models], recorder, finals))
+        asked[case] = recorder.light
+    assert asked == {"light": True, "trees": False, "final": False}
+
+
 def test_a_table_is_read_once_per_process_and_only_with_its_checksum(tmp_path):
     path = tmp_path / "table.parquet"
     pd.DataFrame({"ccode1": [2, 2], "ccode2": [20, 200], "year": [1919, 1919]}).to_parquet(path)
