@@ -84,7 +84,9 @@ def clones(tmp_path_factory, mirror):
         assert Path(where).resolve() == clone / "features" / "build.py"  # the clone's code, not this checkout's
         in_clone(clone, shim, mirror, "-m", "foedus", "data", "fetch")
         in_clone(clone, shim, mirror, "-m", "foedus", "build", "-l", SPEC)
-        in_clone(clone, shim, mirror, "-m", "foedus", "backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS)
+        # in the foedus process (--jobs 1): serial and worker backtests are compared in test_executor
+        in_clone(clone, shim, mirror, "-m", "foedus", "backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS,
+                 "--jobs", "1")
         made.append(clone)
     return made
 
