@@ -70,8 +70,9 @@ class Watch:
     def __init__(self, pid: int, every: float = 0.25):
         self.pid, self.every = pid, every
         self.cpu = 0.0  # the tree's CPU seconds so far (live processes and the reaped ones)
-        self.peak_tree = self.peak_process = 0.0  # since the last mark
-        self.max_tree = self.max_process = 0.0  # overall
+        # the tree's summed memory, the largest process's, the foedus process's own
+        self.peak_tree = self.peak_process = self.peak_main = 0.0  # since the last mark
+        self.max_tree = self.max_process = self.max_main = 0.0  # overall
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -89,6 +90,8 @@ class Watch:
             self.cpu = max(self.cpu, cpu)
             self.peak_tree = max(self.peak_tree, sum(rss))
             self.peak_process = max(self.peak_process, max(rss, default=0.0))
+            self.peak_main = max(self.peak_main, rss[0] if rss else 0.0)
+            self.max_main = max(self.max_main, self.peak_main)
             self.max_tree, self.max_process = max(self.max_tree, self.peak_tree), max(self.max_process,
                                                                                       self.peak_process)
 
@@ -97,12 +100,13 @@ class Watch:
             self.sample()
             self._done.wait(self.every)
 
-    def mark(self) -> tuple[float, float, float]:
-        """(CPU seconds so far, peak tree MB and peak process MB since the last mark)."""
+    def mark(self) -> tuple[float, float, float, float]:
+        """(CPU seconds so far, peak tree MB, peak process MB and the foedus process's peak MB
+        since the last mark)."""
         self.sample()
         with self._lock:
-            out = (self.cpu, self.peak_tree, self.peak_process)
-            self.peak_tree = self.peak_process = 0.0
+            out = (self.cpu, self.peak_tree, self.peak_process, self.peak_main)
+            self.peak_tree = self.peak_process = self.peak_main = 0.0
         return out
 
     def stop(self) -> None:
@@ -121,22 +125,24 @@ def timed_run(env: dict, extra: list[str]) -> dict:
         tail = (tail + [line.rstrip()])[-40:]
         match = STEP.match(line.strip())
         if match:
-            now, (cpu, peak_tree, peak_process) = time.monotonic(), watch.mark()
+            now, (cpu, peak_tree, peak_process, peak_main) = time.monotonic(), watch.mark()
             steps.append({"step": current, "wall_s": round(now - last_wall, 2), "cpu_s": round(cpu - last_cpu, 2),
-                          "peak_rss_tree_mb": round(peak_tree), "peak_rss_process_mb": round(peak_process)})
+                          "peak_rss_tree_mb": round(peak_tree), "peak_rss_process_mb": round(peak_process),
+                          "peak_rss_foedus_mb": round(peak_main)})
             current, last_cpu, last_wall = match.group(3), cpu, now
     code = process.wait()
     now = time.monotonic()
-    cpu, peak_tree, peak_process = watch.mark()
+    cpu, peak_tree, peak_process, peak_main = watch.mark()
     watch.stop()
     # the kernel's total for the reaped process tree, beside the sampled one (``cpu``)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     steps.append({"step": current, "wall_s": round(now - last_wall, 2), "cpu_s": round(cpu - last_cpu, 2),
-                  "peak_rss_tree_mb": round(peak_tree), "peak_rss_process_mb": round(peak_process)})
+                  "peak_rss_tree_mb": round(peak_tree), "peak_rss_process_mb": round(peak_process),
+                  "peak_rss_foedus_mb": round(peak_main)})
     return {"exit_code": code, "wall_s": round(now - started, 2), "cpu_s": round(cpu, 2),
             "cpu_s_rusage": round(children.ru_utime + children.ru_stime - before.ru_utime - before.ru_stime, 2),
             "peak_rss_tree_mb": round(watch.max_tree), "peak_rss_process_mb": round(watch.max_process),
-            "steps": steps,
+            "peak_rss_foedus_mb": round(watch.max_main), "steps": steps,
             "output_tail": tail if code else tail[-3:]}
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,6 +17,39 @@ def foedus(*args, env_extra=None, cwd=None):
     env.pop("FOEDUS_DEBUG", None)
     return subprocess.run([sys.executable, "-m", "foedus", *args], capture_output=True, text=True, env=env,
                           cwd=cwd or ROOT, timeout=300)
+
+
+def foedus_here(*args, env_extra=None, cwd=None) -> subprocess.CompletedProcess:
+    """``foedus <args>`` run in this process through the same entry point (``foedus.cli.main``):
+    its exit code, stdout and stderr as ``foedus`` gives them, without a new process's start
+    (imports, MLflow's store, the table read: seconds each). For tests where the process
+    boundary is not the point; kills, signals, concurrent processes and servers keep
+    ``foedus``. The environment, arguments, folder and MLflow's URIs are as before after."""
+    from foedus import cli
+    from mlflow.tracking._model_registry import utils as registry
+    from mlflow.tracking._tracking_service import utils as tracking
+
+    # MLflow's URIs as set (None: unset), not as resolved; setting one writes the environment too
+    uris = tracking._tracking_uri, registry._registry_uri
+    saved, argv, folder = dict(os.environ), sys.argv, os.getcwd()
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    try:
+        os.environ.update(env_extra or {})
+        os.environ.pop("FOEDUS_DEBUG", None)
+        sys.argv = ["foedus", *args]
+        os.chdir(cwd or ROOT)
+        with redirect_stdout(stdout), redirect_stderr(stderr):
+            try:
+                cli.main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        tracking._tracking_uri, registry._registry_uri = uris
+        os.environ.clear()
+        os.environ.update(saved)
+        sys.argv = argv
+        os.chdir(folder)
+    return subprocess.CompletedProcess(["foedus", *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def assert_user_error(result, *fragments):

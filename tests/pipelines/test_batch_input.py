@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
+from tests.pipelines.cli_helpers import ROOT, assert_user_error
+from tests.pipelines.cli_helpers import foedus_here as foedus
 
 SPEC = "atop:any:1"
 HEADER = "state_a,state_b,year"

@@ -16,7 +16,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
+from tests.pipelines.cli_helpers import ROOT, assert_user_error
+from tests.pipelines.cli_helpers import foedus as foedus_process
+from tests.pipelines.cli_helpers import foedus_here as foedus
 
 
 @pytest.fixture
@@ -43,7 +45,7 @@ def test_every_command_has_help(command):
 
 
 def test_the_installed_entry_point_answers():
-    result = foedus("--help")
+    result = foedus_process("--help")
     assert result.returncode == 0 and "backtest" in result.stdout and "cite" in result.stdout
 
 
@@ -179,7 +181,7 @@ def test_main_job_runs_end_to_end_from_the_mirror(tmp_path, mirror):
     env = {"FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": str(tmp_path / "data"), "FOEDUS_MIRROR": str(mirror),
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
            "FOEDUS_REPORTS_DIR": str(reports)}
-    result = foedus("run", "--models", "base-rate,logit-threat", "--folds", "1990-1994", "--final-model",
+    result = foedus_process("run", "--models", "base-rate,logit-threat", "--folds", "1990-1994", "--final-model",
                     "logit-threat", env_extra=env)
     assert result.returncode == 0, result.stderr
     assert "raw data verified" in result.stdout and "5,320" in result.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pipelines.cli_helpers import foedus, tracking_store
+from tests.pipelines.cli_helpers import foedus_here, tracking_store
 from tests.pipelines.store_helpers import (
     EXPERIMENT,
     FOLDS,
@@ -74,9 +74,10 @@ def trained(data, tmp_path_factory):
     champion: it beats base-rate). Tests set the alias they start from."""
     store = tmp_path_factory.mktemp("trained") / "store"
     env = env_for(data, store)
-    assert foedus("backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS, env_extra=env).returncode == 0
+    # in this process: what runs at once is the point of the tests, not of their starting store
+    assert foedus_here("backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS, env_extra=env).returncode == 0
     for model in ("base-rate", "logit-threat"):
-        assert foedus("train", "-l", SPEC, "--model", model, env_extra=env).returncode == 0
+        assert foedus_here("train", "-l", SPEC, "--model", model, env_extra=env).returncode == 0
     return store, env
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus, tracking_store
+from tests.pipelines.cli_helpers import ROOT, assert_user_error, tracking_store
+from tests.pipelines.cli_helpers import foedus_here as foedus
 
 SPEC = "atop:any:1"
 TARGET = 2026

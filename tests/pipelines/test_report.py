@@ -16,7 +16,8 @@ from foedus.features.labels import LabelSpec
 from foedus.features.years import NEXT_YEAR
 from mlflow.tracking import MlflowClient
 
-from tests.pipelines.cli_helpers import assert_user_error, foedus, tracking_store
+from tests.pipelines.cli_helpers import assert_user_error, tracking_store
+from tests.pipelines.cli_helpers import foedus_here as foedus
 
 SPEC = LabelSpec()
 FAST = {"n_rounds": 60}

@@ -9,7 +9,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
+from tests.pipelines.cli_helpers import ROOT, assert_user_error
+from tests.pipelines.cli_helpers import foedus_here as foedus
 from tests.pipelines.store_helpers import SPEC, built_data, client_for, env_for, runs
 
 FOLD = "1919-1938"

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.pipelines.cli_helpers import foedus, tracking_store
+from tests.pipelines.cli_helpers import foedus, foedus_here, tracking_store
 from tests.pipelines.store_helpers import (
     FOLDS,
     REGISTERED,
@@ -27,9 +27,15 @@ def data(tmp_path_factory, paths):
     return built_data(tmp_path_factory.mktemp("faults"), paths.raw)
 
 
+def cli(*args, env):
+    """A process to kill when ``env`` names a kill point; otherwise in this process (the next
+    invocation, which settles what the killed one left, needs no process of its own)."""
+    return (foedus if env.get("FOEDUS_KILL_AT") else foedus_here)(*args, env_extra=env)
+
+
 def backtest(env, models="base-rate"):
     # --force: each backtest computes and logs anew (an identical finished one is reused otherwise)
-    return foedus("backtest", "-l", SPEC, "--models", models, "--folds", FOLDS, "--force", env_extra=env)
+    return cli("backtest", "-l", SPEC, "--models", models, "--folds", FOLDS, "--force", env=env)
 
 
 def parents(client, status=None):
@@ -76,7 +82,7 @@ def test_a_killed_backtest_leaves_earlier_runs_intact_and_the_next_one_marks_it_
 
     assert_complete_backtest(client, client.get_run(earlier.info.run_id))
     # compare lists finished backtests only: the first and one per kill point
-    listed = foedus("compare", "-l", SPEC, env_extra=env)
+    listed = cli("compare", "-l", SPEC, env=env)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.count("base-rate") == 1 + len(BACKTEST_KILL_POINTS), listed.stdout
 
@@ -97,7 +103,7 @@ def loaded_champion(store) -> str:
 
 
 def train(env, model):
-    return foedus("train", "-l", SPEC, "--model", model, "--force", env_extra=env)
+    return cli("train", "-l", SPEC, "--model", model, "--force", env=env)
 
 
 # after the final model is logged, before it is registered; after it is registered, before the
@@ -148,6 +154,6 @@ def test_a_killed_train_never_moves_the_champion_half_way_and_the_next_one_compl
         assert loaded_champion(store) == champion(client)
 
     # foedus score states the version it used
-    scored = foedus("score", "India", "Australia", "--year", "2019", "-l", SPEC, "--json", env_extra=env)
+    scored = cli("score", "India", "Australia", "--year", "2019", "-l", SPEC, "--json", env=env)
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["model"]["version"] == champion(client)
