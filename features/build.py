@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -61,11 +61,21 @@ def labelled_universe(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = F
 
 @dataclass(frozen=True)
 class BuildResult:
-    table: pd.DataFrame
+    table: pd.DataFrame | None  # None once released (``released``): it is on disk at ``path``
     spec: LabelSpec
     counts: pd.DataFrame  # counts_by_era of the table
     path: Path | None  # where the table was written, if it was
     reused: bool = False  # True if an identical earlier build was loaded instead of rebuilt
+    shape: tuple[int, int] = (0, 0)  # the table's rows and columns (kept when it is released)
+
+    def __post_init__(self):
+        if self.table is not None:
+            object.__setattr__(self, "shape", self.table.shape)
+
+    def released(self) -> BuildResult:
+        """This result without its table (its shape kept), for a caller that keeps the result
+        after the table's use: half a gigabyte less in memory, the table still at ``path``."""
+        return replace(self, table=None)
 
 
 def output_path(spec: LabelSpec, first: int, last: int, paths: Paths, labels_only: bool = False,

@@ -131,8 +131,8 @@ def _print_threat_summary(summary) -> None:
 def _report_build(result) -> None:
     _print_counts(result.counts)
     how = "reused identical build" if result.reused else "wrote"
-    out.print(f"label spec {result.spec}: {how} {len(result.table):,} dyad-years x {result.table.shape[1]} columns "
-              f"to {result.path}")
+    rows, columns = result.shape
+    out.print(f"label spec {result.spec}: {how} {rows:,} dyad-years x {columns} columns to {result.path}")
 
 
 FOR_YEAR_HELP = ("The present-day model for this target year (first year after the label data through next year): "
@@ -397,7 +397,6 @@ def run(
     """The main job end to end: fetch and verify, build, backtest every model, train, compare (each label),
     this year's present-day model and top pairs, the report."""
     from foedus.cli_scoring import print_rank
-    from foedus.features.summary import threat_onset_summary
     from foedus.features.years import NEXT_YEAR
     from foedus.jobs import run as run_job
     from foedus.main_job import MAIN_LABELS
@@ -423,7 +422,7 @@ def run(
     for label in result.labels:
         out.rule(str(label.spec))
         _report_build(label.build)
-        _print_threat_summary(threat_onset_summary(label.build.table))
+        _print_threat_summary(label.threat_summary)
         _print_compare(label.compare)
         out.print(f"final {final_model}: run {label.train_run}; {label.promotion.describe()}")
     if result.present_train is not None:

@@ -20,6 +20,7 @@ from foedus.features.build import BuildResult
 from foedus.features.config import Paths
 from foedus.features.labels import LabelSpec
 from foedus.features.labels import as_label_spec as _spec
+from foedus.features.summary import threat_onset_summary
 from foedus.features.years import NEXT_YEAR
 from foedus.jobs import backtest_request, build, compare, configure_tracking, fetch_data, run_backtests, train
 
@@ -32,7 +33,8 @@ class LabelRun:
     """One label's part of the main job."""
 
     spec: LabelSpec
-    build: BuildResult
+    build: BuildResult  # released: its table is on disk (build.path), not held
+    threat_summary: pd.DataFrame  # foedus.features.summary.threat_onset_summary of the table
     backtests: list  # BacktestResult per model, each with its run_id
     train_run: str  # the final model's run id
     promotion: object  # foedus.models.registry.Promotion: did the champion alias move?
@@ -113,10 +115,12 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
     with executor(jobs, scheduler) as ex:  # an unreachable cluster fails now too
         step()
         fetch_data(paths=paths, show_progress=show_progress)
-        builds = []
+        builds, summaries = [], []
         for spec in specs:
             step()  # build
-            builds.append(build(spec, paths=paths))
+            built = build(spec, paths=paths)
+            summaries.append(threat_onset_summary(built.table))
+            builds.append(built.released())  # the backtests and train read the table where they need it
         requests = [backtest_request(spec, names, folds) for spec in specs]
         if present_backtest:
             requests.append(backtest_request(specs[0], [final_model], for_year=present_year))
@@ -139,7 +143,8 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
     for i, (spec, built, results) in enumerate(zip(specs, builds, backtests)):
         step()  # train
         run_id, promotion = train(spec, final_model, paths=paths, force=force, fitted=fitted.get(i))
-        labels.append(LabelRun(spec, built, results, run_id, promotion, compare(spec, last=len(results), paths=paths)))
+        labels.append(LabelRun(spec, built, summaries[i], results, run_id, promotion,
+                               compare(spec, last=len(results), paths=paths)))
     result = RunResult(labels)
     if present_year is not None:
         from foedus.scoring import rank

@@ -32,6 +32,9 @@ def test_build_writes_features_labels_and_a_sidecar(own_paths):
     assert [row["name"] for row in sidecar["catalogue"]] == names
     assert set(sidecar["sources"]) >= {"cow_ddy", "atop_alliance", "cow_nmc"}
     assert sidecar["code"]["foedus_version"] and sidecar["code"]["source_digest"]
+    # what a caller keeps once the table is used (the main job): its shape and path, not the table
+    kept = result.released()
+    assert kept.table is None and kept.shape == result.table.shape and kept.path == result.path
 
 
 def test_an_identical_build_is_reused_and_a_changed_one_is_not(own_paths):
