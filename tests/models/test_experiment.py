@@ -171,6 +171,7 @@ def test_train_needs_a_backtest_then_registers_and_compare_lists_it(table, store
         summary.slices["continuing_dyad"]["median_onset_percentile"])
 
 
+@pytest.mark.filterwarnings("ignore:Hint. Inferred schema contains integer:UserWarning")
 def test_the_training_data_schema_is_the_one_mlflow_infers(table):
     """``frame_schema`` (vectorised) gives MLflow's own schema: each column's type, and required
     exactly where the real table has no missing value."""
