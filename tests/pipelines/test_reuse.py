@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.pipelines.cli_helpers import foedus
+from tests.pipelines.cli_helpers import foedus, foedus_here
 from tests.pipelines.store_helpers import FOLDS, SPEC, built_data, client_for, env_for, killed, runs
 
 MODELS = "base-rate,logit-threat"
@@ -20,29 +20,19 @@ def data(tmp_path_factory, paths):
 
 
 def cli(*args, env):
-    """``foedus <args>`` in this process (the process boundary is not the point here), with
-    ``env``'s data folder and store; MLflow is pointed back where it was after."""
-    import mlflow
-    from foedus.cli import app
-    from typer.testing import CliRunner
-
-    try:
-        result = CliRunner().invoke(app, list(args), env=env)
-    finally:
-        mlflow.set_tracking_uri(None)
-    result.returncode = result.exit_code
-    return result
+    """``foedus <args>`` in this process (the process boundary is not the point here)."""
+    return foedus_here(*args, env_extra=env)
 
 
 def backtest(env, *extra):
     result = cli("backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS, "--jobs", "1", *extra, env=env)
-    assert result.returncode == 0, result.output
+    assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
 def train(env, *extra):
     result = cli("train", "-l", SPEC, "--model", "logit-threat", *extra, env=env)
-    assert result.returncode == 0, result.output
+    assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
@@ -72,7 +62,7 @@ def test_an_identical_backtest_is_reused_and_said_so_and_force_computes_it_again
     # the same figures, read back from the run
     computed = [line for line in first.stdout.splitlines() if "| run " in line]
     assert [line.split(": ", 1)[1] for line in lines] == computed
-    assert "Downloading artifacts" not in again.output  # no progress bars
+    assert "Downloading artifacts" not in again.stdout + again.stderr  # no progress bars
 
     forced = backtest(env, "--force")
     assert "reused" not in forced.stdout and len(parents(client)) == 4
