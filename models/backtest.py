@@ -23,7 +23,7 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -187,6 +187,13 @@ class BacktestResult:
     def reasons(self) -> pd.DataFrame:
         return explain.reasons_summary(self.threat_without_alliance)
 
+    def released(self) -> BacktestResult:
+        """This result without its forecasts, SHAP sample and fitted fold models (its metrics,
+        slices, parameters and threat lists kept), for a caller that keeps it after it is
+        logged: its run holds them (``predictions/``, ``shap/``, the fold runs' models)."""
+        folds = [replace(f, model=None, predictions=None, shap_sample=None) for f in self.folds]
+        return replace(self, folds=folds, predictions=None, shap_sample=None)
+
     def report(self) -> str:
         """The threat-without-alliance report in Markdown."""
         return explain.markdown_report(self.predictions, self.threat_without_alliance, self.onsets_without_threat,
@@ -263,6 +270,12 @@ def remember(ref: TableRef, table: pd.DataFrame) -> None:
     _tables.move_to_end(ref)
     while len(_tables) > KEPT_TABLES:
         _tables.popitem(last=False)
+
+
+def forget_tables() -> None:
+    """Forget every table this process read for its tasks (``load_table``): after a fan-out,
+    for a process that goes on without them."""
+    _tables.clear()
 
 
 def load_table(ref: TableRef) -> pd.DataFrame:
@@ -384,7 +397,8 @@ def run_backtests(plans: Sequence[BacktestPlan], ex, finals: Sequence[FinalTask]
     outcomes = ex.imap_unordered(run_task, [task for *_, task in tasks] + list(finals),
                                  [plan.priority(task.fold) for _, plan, task in tasks]
                                  + [final.priority for final in finals],
-                                 light=not finals and all(model_spec(plan.model).light for plan in plans))
+                                 light=all(model_spec(m).light for m in [*(p.model for p in plans),
+                                                                         *(f.model for f in finals)]))
     try:
         for i, result in outcomes:
             if i >= len(tasks):

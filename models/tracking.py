@@ -244,10 +244,11 @@ def log_onset_model(estimator, features: list[str], example, spec, name: str = "
     from foedus.models.pyfunc import OnsetModel
 
     wrapped = OnsetModel(estimator, features, str(spec), feature_columns(example), vintage)
-    example = example[features].astype({c: "int64" if c == "year" else "float64" for c in features})
+    # the first rows only: the whole frame as doubles would be a copy of gigabytes for five rows
+    example = example.head(5)[features].astype({c: "int64" if c == "year" else "float64" for c in features})
     signature = onset_signature(features)
     return mlflow.pyfunc.log_model(
-        name=name, python_model=wrapped, signature=signature, input_example=example.head(5),
+        name=name, python_model=wrapped, signature=signature, input_example=example,
         # pinned requirements: inferring them costs seconds per model (ML-NOTES)
         pip_requirements=_requirements(),
         tags={"label_spec": str(spec), **({"mlflow.note.content": description} if description else {})},

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -111,14 +111,16 @@ class BacktestRequest:
     log: bool = True  # log each model's backtest to MLflow (a staleness job's fresh profile is not)
     log_models: bool = True  # with each fold's fitted model
     sweep: bool = False  # LightGBM's folds with their sweep studies' best parameters (foedus sweep)
+    params: Mapping = field(default_factory=dict)  # the model's given hyperparameters: no tuning
 
 
 def backtest_request(spec: LabelSpec | str, models: str | Sequence[str] | None = None,
                       folds: str | Sequence | None = None, *, for_year: int | None = None, log: bool = True,
-                      log_models: bool = True, sweep: bool = False) -> BacktestRequest:
+                      log_models: bool = True, sweep: bool = False, params: Mapping | None = None) -> BacktestRequest:
     """A ``BacktestRequest`` from what users type: models as ``"a,b"`` (default: every model of
     the catalogue), folds as ``"1946-1969,1970-1989"`` (default: the five blocks of
-    ``DEFAULT_FOLDS``, or ``PRESENT_FOLDS`` for a present-day model)."""
+    ``DEFAULT_FOLDS``, or ``PRESENT_FOLDS`` for a present-day model). ``params``: one model's
+    hyperparameters (``foedus.models.catalogue``), given to every fold instead of tuned there."""
     from foedus.models.catalogue import MODELS, model_names
     from foedus.models.folds import DEFAULT_FOLDS, PRESENT_FOLDS, parse_folds
 
@@ -128,8 +130,11 @@ def backtest_request(spec: LabelSpec | str, models: str | Sequence[str] | None =
     if sweep and (for_year is not None or any(name != "lightgbm" for name in names)):
         raise InvalidInput("--sweep backtests lightgbm only (--models lightgbm), without --for-year: the sweeps "
                            "tune LightGBM on the fresh tables")
+    if params and (len(names) != 1 or sweep):
+        raise InvalidInput(f"given hyperparameters are one model's: ask for one model, not {', '.join(names)}"
+                           + (", and not with --sweep" if sweep else ""))
     return BacktestRequest(_spec(spec), tuple(names), folds, None if for_year is None else int(for_year), log,
-                           log_models, sweep)
+                           log_models, sweep, dict(params or {}))
 
 
 def backtest_key(plan, provenance: dict, log_models: bool) -> str:
@@ -146,7 +151,8 @@ def backtest_key(plan, provenance: dict, log_models: bool) -> str:
 
 def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = None, paths: Paths | None = None,
                   on_model=None, jobs: int | None = None, scheduler: str | None = None, ex=None,
-                  force: bool = False, finals: dict[int, str] | None = None, on_final=None) -> list[list]:
+                  force: bool = False, finals: dict[int, str] | None = None, on_final=None,
+                  keep_forecasts: bool = True) -> list[list]:
     """Every request's backtests, all (label spec, table, model, fold) tasks fanned out at once
     through one executor (``foedus.models.executor``: ``jobs`` processes here, default one per
     core, 1 for serial; or the Dask cluster at ``scheduler`` / ``DASK_SCHEDULER_ADDRESS``; or
@@ -162,7 +168,10 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
     ``finals``: {request index: model name} whose final model (every labelled year, tuned as
     ``train`` tunes it) is fitted in the same fan-out when that request's backtest of the model
     is computed (a reused backtest's final model is reused too); ``on_final(index, FinalFit)`` is
-    called as each is fitted, for ``train(fitted=...)``."""
+    called as each is fitted, for ``train(fitted=...)``.
+
+    ``keep_forecasts=False``: each logged result is kept ``released()`` once ``on_model`` has
+    seen it (its forecasts are in its run): a job of many backtests holds no gigabytes of them."""
     from foedus.features.build import ensure_built
     from foedus.models.backtest import BacktestPlan, FinalTask, TableRef, load_table
     from foedus.models.backtest import run_backtests as fan_out
@@ -188,8 +197,9 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
             fold_params, studies = (swept_fold_params(request.spec, request.folds, provenance, paths)
                                     if request.sweep else ({}, None))
             for name in request.models:
-                plans.append(BacktestPlan(table, name, request.folds, delay, seed, names=state_names,
-                                          label_spec=str(request.spec), fold_params=fold_params, sweep=studies))
+                plans.append(BacktestPlan(table, name, request.folds, delay, seed, dict(request.params),
+                                          names=state_names, label_spec=str(request.spec), fold_params=fold_params,
+                                          sweep=studies))
                 owners.append((i, provenance, invocation))
         done: dict[int, object] = {}
         keys = [backtest_key(plan, owners[k][1], requests[owners[k][0]].log_models) for k, plan in enumerate(plans)]
@@ -215,9 +225,9 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
                 result.run_id = log_backtest(result, load_table(plan.table), request.spec, provenance=provenance,
                                              root=paths.root, invocation=invocation, log_models=request.log_models,
                                              reuse_key=keys[k])
-            done[k] = result
             if on_model is not None:
                 on_model(result)
+            done[k] = result if keep_forecasts or result.run_id is None else result.released()
     results: list[list] = [[] for _ in requests]
     for k in range(len(plans)):  # in request and model order, however they finished
         results[owners[k][0]].append(done[k])

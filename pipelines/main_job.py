@@ -35,7 +35,7 @@ class LabelRun:
     spec: LabelSpec
     build: BuildResult  # released: its table is on disk (build.path), not held
     threat_summary: pd.DataFrame  # foedus.features.summary.threat_onset_summary of the table
-    backtests: list  # BacktestResult per model, each with its run_id
+    backtests: list  # BacktestResult per model, each with its run_id, released (its forecasts are in its run)
     train_run: str  # the final model's run id
     promotion: object  # foedus.models.registry.Promotion: did the champion alias move?
     compare: pd.DataFrame
@@ -86,6 +86,7 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
     (``foedus.jobs.backtest``). Backtests and final models whose inputs are identical to earlier
     finished runs' are taken from those runs (``foedus.models.reuse``); ``force`` computes them
     again. The report is written anew each time."""
+    from foedus.models.backtest import forget_tables
     from foedus.models.catalogue import MODELS, model_names, model_spec
     from foedus.models.executor import executor
 
@@ -124,21 +125,24 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
         requests = [backtest_request(spec, names, folds) for spec in specs]
         if present_backtest:
             requests.append(backtest_request(specs[0], [final_model], for_year=present_year))
-        done = []
+        done = [0]  # backtests finished
 
         def each(result) -> None:
-            done.append(result)
+            done[0] += 1
             if on_model is not None:
                 on_model(result)
-            if len(done) < len(specs) * len(names) + int(present_backtest):
+            if done[0] < len(specs) * len(names) + int(present_backtest):
                 step()  # the next model's backtest
 
         step()  # the first model's backtest
         # the final models are fitted beside the backtests (where their backtests are computed)
         finals = {i: final_model for i in range(len(requests)) if final_model in requests[i].models}
         fitted: dict = {}  # request index -> FinalFit, for the backtests computed now
+        # each backtest kept without its forecasts once logged (they are in its run), and the
+        # tables the logging read forgotten: train reads its own, one at a time
         backtests = run_backtests(requests, paths=paths, on_model=each, ex=ex, force=force, finals=finals,
-                                  on_final=fitted.__setitem__)
+                                  on_final=fitted.__setitem__, keep_forecasts=False)
+        forget_tables()
     labels = []
     for i, (spec, built, results) in enumerate(zip(specs, builds, backtests)):
         step()  # train

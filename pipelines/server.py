@@ -34,7 +34,7 @@ from pathlib import Path
 from foedus.features.atomic import exclusive, make_folder, write_atomic
 from foedus.features.config import Paths
 from foedus.features.errors import FoedusError
-from foedus.ui import HOST, READY_TIMEOUT, free_port, stop_server
+from foedus.ui import HOST, READY_TIMEOUT, free_port, server_env, stop_server
 
 DEFAULT_PORT = 5000
 STOP_TIMEOUT = 10.0  # seconds the server's processes get to leave after SIGTERM before SIGKILL
@@ -188,9 +188,7 @@ def start(host: str = HOST, port: int = DEFAULT_PORT, artifacts: Path | None = N
             # MLflow's list replaces its default (localhost and private addresses): this machine's
             # own clients, foedus's checks among them, keep reaching it on loopback
             command += ["--allowed-hosts", f"{allowed_hosts},localhost,localhost:*,127.0.0.1,127.0.0.1:*"]
-        # MLflow's job runner serves GenAI jobs (LLM judges, trace roll-ups) foedus never submits,
-        # and adds eight processes; a user who wants it sets the variable
-        env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
+        env = server_env()
         # the log is a stream the server appends to as it runs, not an output to write atomically;
         # each start begins it afresh, so its last line is this server's
         with open(log, "w") as sink:

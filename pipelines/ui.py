@@ -36,6 +36,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_env() -> dict[str, str]:
+    """The environment of an MLflow server foedus starts. MLflow's job runner serves GenAI jobs
+    (LLM judges, trace roll-ups) foedus never submits, and adds eight processes that each import
+    MLflow; a user who wants it sets the variable."""
+    return {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
+
+
 def server_command(store_uri: str, port: int, artifacts: Path | None = None) -> list[str]:
     """``mlflow server`` on ``HOST:port`` for ``store_uri`` (its artifact folder served if local)."""
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store_uri,
@@ -72,7 +79,7 @@ def start_server(paths: Paths | None = None, port: int | None = None) -> tuple[s
     port = port or free_port()
     base = f"http://{HOST}:{port}"
     process = subprocess.Popen(server_command(uri, port, artifact_root(uri)), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, start_new_session=True)
+                               stderr=subprocess.PIPE, start_new_session=True, env=server_env())
     try:
         wait_ready(base, process)
     except BaseException:

@@ -21,10 +21,11 @@ from tests.pipelines.cli_helpers import tracking_store
 SPEC = "atop:defense:1"
 # The numbers that could depend on threads (a worker has one, this process the cores): the
 # logits' (BLAS; their forecasts moved by up to 0.013 before fits were given one BLAS thread)
-# and LightGBM's (its own threads). Early folds train on few years; LightGBM's tuning still
-# takes about a minute a fold, so it gets one.
+# and LightGBM's (its own threads). Early folds train on few years; LightGBM gets one, with given
+# hyperparameters: its tuning is more of the same fits (about a minute a fold), and
+# test_reproducibility checks that a tuned LightGBM backtest repeats to the last digit.
 MODELS, FOLDS = "base-rate,logit-threat", "1919-1925,1926-1932"
-TREES, TREE_FOLDS = "lightgbm", "1919-1925"
+TREES, TREE_FOLDS, TREE_PARAMS = "lightgbm", "1919-1925", {"num_leaves": 15, "n_rounds": 100}
 
 
 def test_which_executor_a_job_gets(monkeypatch):
@@ -89,7 +90,7 @@ def test_light_tasks_run_here_unless_the_local_cluster_is_already_up():
         assert str(os.getpid()) not in {where["worker_pid"] for _, where in light.values()}
 
 
-def test_a_backtest_asks_for_light_tasks_only_when_every_model_and_no_final_fit_is_light():
+def test_a_backtest_asks_for_light_tasks_only_when_every_model_and_final_fit_is_light():
     from foedus.models.backtest import BacktestPlan, FinalTask
     from foedus.models.backtest import run_backtests as fan_out
     from foedus.models.folds import Fold
@@ -103,11 +104,12 @@ def test_a_backtest_asks_for_light_tasks_only_when_every_model_and_no_final_fit_
     asked = {}
     for case, models, finals in [("light", ["base-rate", "logit-threat", "logit-literature"], []),
                                  ("trees", ["base-rate", "hist-gradient-boosting"], []),
-                                 ("final", ["base-rate"], [FinalTask(table, "base-rate")])]:
+                                 ("light final", ["base-rate"], [FinalTask(table, "logit-threat")]),
+                                 ("tree final", ["base-rate"], [FinalTask(table, "lightgbm")])]:
         recorder = Recorder()
         list(fan_out([BacktestPlan(table, m, folds) for m in models], recorder, finals))
         asked[case] = recorder.light
-    assert asked == {"light": True, "trees": False, "final": False}
+    assert asked == {"light": True, "trees": False, "light final": True, "tree final": False}
 
 
 def test_a_table_is_read_once_per_process_and_only_with_its_checksum(tmp_path):
@@ -142,7 +144,7 @@ def backtest_into(store, paths, jobs):
     from foedus.jobs import backtest_request, run_backtests
 
     requests = [backtest_request(SPEC, MODELS, FOLDS, log_models=False),
-                backtest_request(SPEC, TREES, TREE_FOLDS, log_models=False)]
+                backtest_request(SPEC, TREES, TREE_FOLDS, log_models=False, params=TREE_PARAMS)]
     with tracking_store(store) as uri:
         results = [r for request in run_backtests(requests, paths=paths, jobs=jobs) for r in request]
         client = MlflowClient(tracking_uri=uri)
@@ -169,6 +171,8 @@ def test_serial_and_two_worker_backtests_give_the_same_numbers_to_the_last_digit
         for a, b in zip(one.folds, two.folds):
             pd.testing.assert_frame_equal(a.predictions, b.predictions, check_exact=True)
             assert a.params == b.params
+            if one.model == TREES:
+                assert a.params == TREE_PARAMS and a.tuning is None  # given, not tuned
         pd.testing.assert_frame_equal(one.predictions, two.predictions, check_exact=True)
         if one.shap_sample is not None:
             pd.testing.assert_frame_equal(one.shap_sample, two.shap_sample, check_exact=True)
@@ -212,8 +216,14 @@ def test_a_final_model_fitted_beside_the_backtests_is_the_one_train_would_fit(de
 
     fitted = {}
     with tracking_store(tmp_path / "store"):
-        run_backtests([backtest_request(SPEC, "logit-threat", "1919-1925", log_models=False)], paths=defense,
-                      jobs=2, finals={0: "logit-threat"}, on_final=fitted.__setitem__)
+        with executor(jobs=2) as ex:
+            ex.map(square_or_fail, [1, 2])  # the cluster is up: even a light fit goes to a worker, and back
+            ((result,),) = run_backtests([backtest_request(SPEC, "logit-threat", "1919-1925", log_models=False)],
+                                         paths=defense, ex=ex, finals={0: "logit-threat"},
+                                         on_final=fitted.__setitem__, keep_forecasts=False)
+        # as the main job keeps it: logged, then without its forecasts
+        assert result.run_id and result.predictions is None and result.folds[0].model is None
+        assert result.folds[0].executed_by["worker_pid"] != str(os.getpid())
         fit = fitted[0]
         assert fit.model_name == "logit-threat" and fit.train is None
         table = build(SPEC, paths=defense).table

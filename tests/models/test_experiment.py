@@ -57,6 +57,17 @@ def test_a_backtest_is_computed_without_any_tracking_store(table, monkeypatch, t
     assert "# Threat without alliance: lightgbm" in result.report()
 
 
+def test_a_released_backtest_keeps_its_figures_and_not_its_forecasts(table):
+    result = run_backtest(table, "logit-threat", FOLDS, label_spec=str(SPEC))
+    light = result.released()
+    assert light.predictions is None and light.shap_sample is None
+    assert all(f.predictions is None and f.model is None for f in light.folds)
+    assert (light.pooled, light.slices, light.params) == (result.pooled, result.slices, result.params)
+    assert [f.metrics for f in light.folds] == [f.metrics for f in result.folds]
+    assert len(light.threat_without_alliance) == len(result.threat_without_alliance) > 0
+    assert result.predictions is not None and all(f.model is not None for f in result.folds)  # untouched
+
+
 def test_a_backtest_logs_a_parent_run_with_a_nested_run_per_fold(table, store):
     summary = backtest(table, store, names={2: "United States of America"}, log_models=True)
     client = MlflowClient()

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -70,25 +71,29 @@ def metrics_of(clone: Path) -> dict:
     return {(r.data.tags["model"], r.data.tags.get("fold", "pooled")): r.data.metrics for r in runs}, runs
 
 
+def fresh_clone(base: Path, mirror: Path) -> Path:
+    """A fresh clone of HEAD in ``base`` that fetches, builds and backtests on its own."""
+    clone = base / "foedus"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
+    shim = importable(clone, base / "shim")
+    where = in_clone(clone, shim, mirror, "-c", "import foedus, foedus.features.build as b; "
+                                                "print(b.__file__)").stdout.strip()
+    assert Path(where).resolve() == clone / "features" / "build.py"  # the clone's code, not this checkout's
+    in_clone(clone, shim, mirror, "-m", "foedus", "data", "fetch")
+    in_clone(clone, shim, mirror, "-m", "foedus", "build", "-l", SPEC)
+    # in the foedus process (--jobs 1): serial and worker backtests are compared in test_executor
+    in_clone(clone, shim, mirror, "-m", "foedus", "backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS,
+             "--jobs", "1")
+    return clone
+
+
 @pytest.fixture(scope="module")
 def clones(tmp_path_factory, mirror):
-    """Two fresh clones of HEAD, each fetching, building and backtesting on its own."""
-    made = []
-    for name in ("first", "second"):
-        base = tmp_path_factory.mktemp(name)
-        clone = base / "foedus"
-        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
-        shim = importable(clone, base / "shim")
-        where = in_clone(clone, shim, mirror, "-c", "import foedus, foedus.features.build as b; "
-                                                    "print(b.__file__)").stdout.strip()
-        assert Path(where).resolve() == clone / "features" / "build.py"  # the clone's code, not this checkout's
-        in_clone(clone, shim, mirror, "-m", "foedus", "data", "fetch")
-        in_clone(clone, shim, mirror, "-m", "foedus", "build", "-l", SPEC)
-        # in the foedus process (--jobs 1): serial and worker backtests are compared in test_executor
-        in_clone(clone, shim, mirror, "-m", "foedus", "backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS,
-                 "--jobs", "1")
-        made.append(clone)
-    return made
+    """Two fresh clones of HEAD, each fetching, building and backtesting on its own, at the same
+    time (each in its own folder, with its own data and store)."""
+    bases = [tmp_path_factory.mktemp(name) for name in ("first", "second")]
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(fresh_clone, bases, [mirror, mirror]))
 
 
 def test_two_fresh_clones_build_the_same_table(clones):

@@ -50,6 +50,25 @@ def chromium() -> str:
     return found
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def group_of(pgid: int) -> list[int]:
+    """The processes of the process group ``pgid``."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and os.getpgid(int(name)) == pgid:
+                found.append(int(name))
+        except OSError:
+            pass
+    return found
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, small_table, paths):
     folder = tmp_path_factory.mktemp("ui-store")
@@ -82,6 +101,8 @@ def test_the_experiment_and_compare_pages_show_the_runs_their_models_and_headlin
         try:
             links = ui_links(base, paths)
             assert sorted(links.compared_runs) == sorted(runs.values())
+            # without MLflow's GenAI job runner (its huey consumers, one process each)
+            assert not [pid for pid in group_of(process.pid) if "huey" in cmdline(pid)]
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=executable,
                                                      args=["--no-sandbox", "--disable-gpu"])
