@@ -16,6 +16,8 @@ from foedus.models.run_view import HEADLINE, PRIMARY, VIEW_KEY
 from foedus.models.tracking import configure
 from mlflow.tracking import MlflowClient
 
+from tests.pipelines.cli_helpers import seeded_store
+
 SPEC = LabelSpec()
 FOLDS = (Fold(1966, 1970), Fold(1971, 1975))
 FAST = {"n_rounds": 60}
@@ -29,6 +31,7 @@ def table(small_table):
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    seeded_store(tmp_path / "mlruns")  # migrated once per process, not per test
     configure(tmp_path)
     yield tmp_path
     mlflow.set_tracking_uri(None)

@@ -62,12 +62,42 @@ def assert_user_error(result, *fragments):
         assert fragment in lines[0], lines[0]
 
 
+_TEMPLATE: list[Path] = []  # this process's migrated empty database (seeded_store)
+
+
+def seeded_store(folder: Path, name: str = "mlflow.db") -> Path:
+    """``folder/name``, an empty MLflow database, migrated: a copy of one made once per test
+    process, where MLflow's migrations of each new database take seconds. An existing database
+    is left as it is. Tests of a store's creation (the first process, two at once) start
+    without one."""
+    import atexit
+    import shutil
+    import tempfile
+    import warnings
+
+    if not _TEMPLATE:
+        from mlflow.tracking import MlflowClient
+
+        made = Path(tempfile.mkdtemp(prefix="foedus-store-template-"))
+        atexit.register(shutil.rmtree, made, True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MlflowClient(tracking_uri=f"sqlite:///{made / name}").search_experiments(max_results=1)
+        _TEMPLATE.append(made / name)
+    target = folder / name
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_TEMPLATE[0], target)
+    return target
+
+
 @contextmanager
 def tracking_store(folder: Path):
     """MLflow pointed at a store of its own in ``folder`` (tracking and registry), restored after."""
     import mlflow
     from foedus.models.tracking import configure
 
+    seeded_store(folder)
     saved = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
     configure(folder)  # the tracking and the registry URI: earlier tests may have left the registry elsewhere

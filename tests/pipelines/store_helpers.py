@@ -3,14 +3,16 @@ what the fault and concurrency tests start from and check."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from tests.pipelines.cli_helpers import ROOT, foedus
+from tests.pipelines.cli_helpers import ROOT, foedus_here, seeded_store
 
 SPEC = "atop:defense:1"
 EXPERIMENT = "foedus-onset-atop_defense_h1"
@@ -18,17 +20,30 @@ REGISTERED = "foedus-onset-atop_defense_h1"
 FOLDS = "1990-1994,1995-1999"  # two short test blocks: a backtest of base-rate takes seconds
 
 
+_BUILT: list[Path] = []  # this process's data folder with the defense table built (built_data)
+
+
 def built_data(folder: Path, raw: Path) -> Path:
-    """``folder/data`` with the raw files and the built defense table (built by ``foedus build``)."""
+    """``folder/data`` with the raw files and the built defense table: a copy of a data folder
+    built once per test process by ``foedus build`` (the copy's build is found, not redone)."""
+    if not _BUILT:
+        made = Path(tempfile.mkdtemp(prefix="foedus-built-"))
+        atexit.register(shutil.rmtree, made, True)
+        shutil.copytree(raw, made / "raw")
+        result = foedus_here("build", "-l", SPEC, env_extra=env_for(made, made / "unused-store", seed=False))
+        assert result.returncode == 0, result.stderr
+        _BUILT.append(made)
     data = folder / "data"
-    shutil.copytree(raw, data / "raw")
-    result = foedus("build", "-l", SPEC, env_extra=env_for(data, folder / "unused-store"))
-    assert result.returncode == 0, result.stderr
+    shutil.copytree(_BUILT[0], data)
     return data
 
 
-def env_for(data: Path, store: Path, **extra) -> dict:
-    """A foedus process's environment: this data folder, this store, nothing from outside."""
+def env_for(data: Path, store: Path, seed: bool = True, **extra) -> dict:
+    """A foedus process's environment: this data folder, this store (its empty database made
+    beforehand, ``seeded_store``, unless ``seed`` is false or ``extra`` names another), nothing
+    from outside."""
+    if seed and "MLFLOW_TRACKING_URI" not in extra:
+        seeded_store(store)
     return {"FOEDUS_HOME": str(ROOT), "FOEDUS_DATA_DIR": str(data), "FOEDUS_MIRROR": str(data / "no-mirror"),
             "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "OMP_WAIT_POLICY": "PASSIVE",
             "FOEDUS_KILL_AT": "", **extra}
