@@ -237,7 +237,8 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
 def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[str] | None = None,
              folds: str | Sequence | None = None, *, seed: int | None = None, for_year: int | None = None,
              paths: Paths | None = None, log_models: bool = True, on_model=None, jobs: int | None = None,
-             scheduler: str | None = None, sweep: bool = False, force: bool = False) -> list:
+             scheduler: str | None = None, sweep: bool = False, force: bool = False,
+             params: Mapping | None = None) -> list:
     """Out-of-time backtest of each model (default: every model of ``foedus.models.catalogue``),
     tracked in MLflow (one parent run per model).
 
@@ -259,11 +260,15 @@ def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[
     of the years before it (``sweep``, ``foedus.models.sweep``) instead of its own grid tuning,
     and the run is tagged ``hyperparameters = sweep``.
 
+    ``params``: one model's hyperparameters (e.g. ``{"num_leaves": 15, "n_rounds": 200}`` for
+    lightgbm), given to every fold instead of tuned on its training years.
+
     A model whose backtest inputs are identical to an earlier finished backtest's (table, code,
     hyperparameters, seed, folds) is read from that run, not computed (its result's ``reused``
     says which); ``force`` computes every model again.
     """
-    request = backtest_request(spec, models, folds, for_year=for_year, log_models=log_models, sweep=sweep)
+    request = backtest_request(spec, models, folds, for_year=for_year, log_models=log_models, sweep=sweep,
+                               params=params)
     return run_backtests([request], seed=seed, paths=paths, on_model=on_model, jobs=jobs, scheduler=scheduler,
                          force=force)[0]
 

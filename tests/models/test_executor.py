@@ -199,6 +199,15 @@ def test_serial_and_two_worker_backtests_give_the_same_numbers_to_the_last_digit
                for _, folds in spread_runs.values() for run in folds.values())
 
 
+def test_given_hyperparameters_are_one_model_s():
+    from foedus.jobs import backtest_request
+
+    assert backtest_request(SPEC, "lightgbm", "1990-1994", params={"n_rounds": 50}).params == {"n_rounds": 50}
+    assert backtest_request(SPEC, "base-rate,lightgbm", "1990-1994").params == {}  # tuned where tunable
+    with pytest.raises(InvalidInput, match="one model's: ask for one model, not base-rate, lightgbm"):
+        backtest_request(SPEC, "base-rate,lightgbm", "1990-1994", params={"n_rounds": 50})
+
+
 def test_an_unreachable_scheduler_fails_at_once_in_one_line():
     with pytest.raises(FoedusError, match="does not answer within") as caught:
         with executor(scheduler="tcp://127.0.0.1:9"):
