@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from foedus.features.errors import DataError, InvalidInput
 from foedus.features.labels import labelled
+from foedus.features.memory import release_free_memory
 from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import era_of
 from foedus.models import explain
@@ -274,8 +275,9 @@ def remember(ref: TableRef, table: pd.DataFrame) -> None:
 
 def forget_tables() -> None:
     """Forget every table this process read for its tasks (``load_table``): after a fan-out,
-    for a process that goes on without them."""
+    for a process that goes on without them; their memory goes back to the system."""
     _tables.clear()
+    release_free_memory()
 
 
 def load_table(ref: TableRef) -> pd.DataFrame:
@@ -323,6 +325,7 @@ def run_fold_task(task: FoldTask) -> FoldResult:
     if task.shap:
         result.shap_sample = shap_of(table, result, task.horizon, task.seed)
     result.executed_by, result.ran = identity(), (started, time.time())
+    release_free_memory()  # the fold's slices and fits, freed: back to the system, not kept by the heap
     return result
 
 
@@ -376,6 +379,7 @@ def run_final_task(task: FinalTask) -> FinalFit:
     training rows (the caller has the table: ``FinalFit.rows``)."""
     fit = fit_final(load_table(task.table), task.model, seed=task.seed, params=task.params, horizon=task.horizon)
     fit.train = None
+    release_free_memory()
     return fit
 
 

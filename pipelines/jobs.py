@@ -21,6 +21,7 @@ from foedus.features.fetch import Fetched, RawState, fetch, raw_state
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec
 from foedus.features.labels import as_label_spec as _spec
 from foedus.features.manifest import load_manifest
+from foedus.features.memory import release_free_memory
 from foedus.features.readers import load_source, source_years
 from foedus.features.summary import threat_onset_summary
 from foedus.features.years import FIRST_YEAR, LAST_YEAR
@@ -228,6 +229,7 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
             if on_model is not None:
                 on_model(result)
             done[k] = result if keep_forecasts or result.run_id is None else result.released()
+            release_free_memory()  # what logging copied (each fold's training rows) goes back to the system
     results: list[list] = [[] for _ in requests]
     for k in range(len(plans)):  # in request and model order, however they finished
         results[owners[k][0]].append(done[k])
@@ -305,9 +307,13 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
     params, study = swept_final_params(spec, provenance, paths) if sweep else (None, None)
     if for_year is not None and latest_backtest(spec, model, paths.root, for_year) is None:
         backtest(spec, [model], seed=seed, for_year=for_year, paths=paths, on_model=on_backtest, force=force)
-    return train_final(built.table, spec, model, provenance=provenance, root=paths.root,
-                       seed=DEFAULT_SEED if seed is None else seed, params=params, sweep=study, force=force,
-                       fitted=fitted)
+    try:
+        return train_final(built.table, spec, model, provenance=provenance, root=paths.root,
+                           seed=DEFAULT_SEED if seed is None else seed, params=params, sweep=study, force=force,
+                           fitted=fitted)
+    finally:
+        del built
+        release_free_memory()  # the table and its copies, freed: the next train starts from less
 
 
 def compare(spec: LabelSpec | str | None = None, *, last: int = 20, paths: Paths | None = None) -> pd.DataFrame:
