@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
+from tests.pipelines.process_helpers import alive, children, cmdline, group, process
 from tests.pipelines.store_helpers import (
     FOLDS,
     REGISTERED,
@@ -33,43 +34,6 @@ from tests.pipelines.store_helpers import (
 )
 
 ROLE, DATABASE = "foedus_ci", "mlflow"
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def process(pid: int) -> tuple[int, str] | None:
-    """(pid, start time): a process, told apart from a later one that reuses its id."""
-    fields = _stat(pid)
-    return (pid, fields[19]) if fields is not None and fields[0] != "Z" else None
-
-
-def alive(noted: tuple[int, str]) -> bool:
-    """Still running (a zombie, killed but not yet reaped by its parent, runs nothing)."""
-    return process(noted[0]) == noted
-
-
-def _processes(field: int, value: int) -> set[tuple[int, str]]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        fields = _stat(int(entry)) if entry.isdigit() else None
-        if fields is not None and fields[field] == str(value) and (noted := process(int(entry))):
-            found.add(noted)
-    return found
-
-
-def group(pgid: int) -> set[tuple[int, str]]:
-    """The live processes of a process group."""
-    return _processes(2, pgid)
-
-
-def children(pid: int) -> set[tuple[int, str]]:
-    return _processes(1, pid)
 
 
 class ThrowawayCluster:
@@ -187,7 +151,7 @@ def test_two_researchers_backtest_at_once_and_one_trains_through_a_postgresql_tr
         assert_user_error(dead, "the MLflow server exited with code", "permission denied for schema public",
                           f"whole log: {state.with_suffix('.log')}")
         assert not state.exists()
-        assert not [p for p in os.listdir("/proc") if p.isdigit() and str(tmp_path / "dead") in _cmdline(int(p))]
+        assert not [p for p in os.listdir("/proc") if p.isdigit() and str(tmp_path / "dead") in cmdline(int(p))]
 
         # the server starts while the data are built: its start-up takes seconds
         server_env = {"FOEDUS_HOME": str(ROOT), "MLFLOW_TRACKING_URI": "", **cluster.env}
@@ -204,7 +168,7 @@ def test_two_researchers_backtest_at_once_and_one_trains_through_a_postgresql_tr
         assert (recorded["pid"], recorded["process_start"]) in server_processes
         # the password is in none of what foedus shows or keeps, nor on any command line
         log = Path(recorded["log"]).read_text()
-        for text in (said, complaints, log, state.read_text(), *(_cmdline(p) for p, _ in server_processes)):
+        for text in (said, complaints, log, state.read_text(), *(cmdline(p) for p, _ in server_processes)):
             assert cluster.password not in text
 
         shown = _server("status", env=cluster.env, state=state)
@@ -294,13 +258,6 @@ def test_two_researchers_backtest_at_once_and_one_trains_through_a_postgresql_tr
     assert server_processes and not {p for p in server_processes if alive(p)}, "the server's processes are gone"
     assert cluster.processes and not {p for p in cluster.processes if alive(p)}, "PostgreSQL's processes are gone"
     assert not cluster.folder.exists()
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 # --- without PostgreSQL: the environment, the state file and the start-up watch ---------------

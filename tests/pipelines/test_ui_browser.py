@@ -18,6 +18,7 @@ from foedus.models.run_view import PRIMARY
 from foedus.ui import start_server, stop_server, ui_links
 
 from tests.pipelines.cli_helpers import ROOT, tracking_store
+from tests.pipelines.process_helpers import cmdline, group
 
 SPEC = LabelSpec()
 FOLDS = (Fold(1966, 1970), Fold(1971, 1975))
@@ -47,25 +48,6 @@ def chromium() -> str:
     if not found:
         pytest.fail("Debian's chromium is not installed: `apt-get install chromium` (.ci/run does), "
                     "or set FOEDUS_CHROMIUM to a Chromium binary")
-    return found
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def group_of(pgid: int) -> list[int]:
-    """The processes of the process group ``pgid``."""
-    found = []
-    for name in os.listdir("/proc"):
-        try:
-            if name.isdigit() and os.getpgid(int(name)) == pgid:
-                found.append(int(name))
-        except OSError:
-            pass
     return found
 
 
@@ -102,7 +84,7 @@ def test_the_experiment_and_compare_pages_show_the_runs_their_models_and_headlin
             links = ui_links(base, paths)
             assert sorted(links.compared_runs) == sorted(runs.values())
             # without MLflow's GenAI job runner (its huey consumers, one process each)
-            assert not [pid for pid in group_of(process.pid) if "huey" in cmdline(pid)]
+            assert not [pid for pid, _ in group(process.pid) if "huey" in cmdline(pid)]
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=executable,
                                                      args=["--no-sandbox", "--disable-gpu"])
