@@ -9,7 +9,10 @@ compare``), and its CPU seconds. Tasks run on ``--workers`` processes of one thr
 backtest workers do.
 
 Each task's result is kept in benchmarks/results/levers/ (so a stopped run resumes); the
-summary goes to benchmarks/results/lightgbm_levers.json and stdout. The tables are built first
+summary goes to benchmarks/results/lightgbm_levers.json and stdout. ``--model
+hist-gradient-boosting`` measures the same for scikit-learn's ensemble, whose sample is
+weighted back to the whole data (benchmarks/results/levers-hist-gradient-boosting/ and
+hist-gradient-boosting_levers.json). The tables are built first
 if needed. Run on demand: `.venv/bin/python benchmarks/lightgbm_levers.py [--rates 1,0.3,0.1]
 [--seeds 7,8,9] [--workers 2]`.
 """
@@ -41,10 +44,11 @@ def _table(spec: str) -> pd.DataFrame:
     return _tables[spec]
 
 
-def run_task(spec: str, rate: float, seed: int, fold_name: str) -> dict:
-    """One (label, rate, seed, fold): tune, fit, forecast; the forecasts and what it cost."""
+def run_task(spec: str, rate: float, seed: int, fold_name: str, model_name: str = "lightgbm") -> dict:
+    """One (label, rate, seed, fold): tune, fit, forecast; the forecasts and what it cost.
+    ``model_name`` hist-gradient-boosting: fitted on the sample, weighted back (no tuning)."""
     from foedus.models.backtest import fold_slices
-    from foedus.models.estimators import LightGBMOnset
+    from foedus.models.estimators import LightGBMOnset, hist_gradient_boosting
     from foedus.models.folds import parse_folds
     from foedus.models.tuning import tune_lightgbm
     from threadpoolctl import threadpool_limits
@@ -52,12 +56,16 @@ def run_task(spec: str, rate: float, seed: int, fold_name: str) -> dict:
     fold = parse_folds(fold_name)[0]
     train, test = fold_slices(_table(spec), fold)
     started, cpu = time.time(), time.process_time()
+    y = train["onset"].astype(int).to_numpy()
     with threadpool_limits(limits=1):
-        tuning = tune_lightgbm(train, seed=seed, negative_rate=rate)
-        params = {**tuning.params, "num_threads": 1}
-        model = LightGBMOnset(seed=seed, **params).fit(train, train["onset"].astype(int).to_numpy())
+        if model_name == "hist-gradient-boosting":
+            chosen = {}
+            model = hist_gradient_boosting(seed, negative_rate=rate).fit(train, y)
+        else:
+            chosen = tune_lightgbm(train, seed=seed, negative_rate=rate).params
+            model = LightGBMOnset(seed=seed, **{**chosen, "num_threads": 1}).fit(train, y)
         probability = model.predict_proba(test)[:, 1]
-    return {"spec": spec, "rate": rate, "seed": seed, "fold": fold_name, "params": tuning.params,
+    return {"spec": spec, "rate": rate, "seed": seed, "fold": fold_name, "params": chosen,
             "train_rows": len(train), "wall": time.time() - started, "cpu": time.process_time() - cpu,
             "forecasts": pd.DataFrame({"year": test["year"].to_numpy(), "onset": test["onset"].astype(int).to_numpy(),
                                        "new_dyad": test["new_dyad"].to_numpy(), "probability": probability})}
@@ -104,6 +112,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="7,8,9")
     parser.add_argument("--labels", default=",".join(LABELS))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--model", default="lightgbm", choices=("lightgbm", "hist-gradient-boosting"))
     args = parser.parse_args()
     from foedus.models.folds import DEFAULT_FOLDS
 
@@ -111,7 +120,8 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     specs = args.labels.split(",")
     folds = [f.name for f in DEFAULT_FOLDS]
-    folder = OUT / "levers"
+    suffix = "" if args.model == "lightgbm" else f"-{args.model}"
+    folder = OUT / f"levers{suffix}"
     folder.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     for spec in specs:
@@ -119,7 +129,7 @@ def main() -> None:
     todo = [(spec, rate, seed, fold) for rate in rates for seed in seeds for spec in specs for fold in reversed(folds)
             if not (folder / f"{_key(spec, rate, seed, fold)}.parquet").exists()]
     with ProcessPoolExecutor(args.workers, initializer=_one_thread_worker) as pool:
-        futures = {pool.submit(run_task, *task): task for task in todo}
+        futures = {pool.submit(run_task, *task, args.model): task for task in todo}
         for future in as_completed(futures):
             result = future.result()
             key = folder / _key(*futures[future])
@@ -135,7 +145,7 @@ def main() -> None:
         pct_max=("median_onset_percentile", "max"), cpu_mean=("cpu_seconds", "mean")).round(4).reset_index()
     print(table.to_string(index=False))
     print(summary.to_string(index=False))
-    out = OUT / "lightgbm_levers.json"
+    out = OUT / f"{args.model}_levers.json"
     out.write_text(json.dumps({"runs": rows, "summary": summary.to_dict("records"),
                                "machine": {"cores": os.cpu_count()}}, indent=1, default=str))
     print(f"wrote {out}")

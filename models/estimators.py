@@ -309,21 +309,28 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
         """P(onset) of the rows of ``X`` (whole years) from their trees' raw ``score`` (``tree_scores``)."""
         return _sigmoid(score + self._year_constants(X, score, climate))
 
-    def contributions(self, X: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    def year_constants(self, X: pd.DataFrame) -> pd.Series:
+        """Each year's constant on the log-odds scale (``year_shifts``), by year, over the whole
+        years ``X`` holds: what ``contributions`` needs, computed once for several calls."""
+        score = self.booster_.predict(X[self.tree_features_], raw_score=True)
+        return pd.Series(self._year_constants(X, score), index=_years(X)).groupby(level=0).first()
+
+    def contributions(self, X: pd.DataFrame, reference: pd.DataFrame | None = None, *,
+                      constants: pd.Series | None = None) -> pd.DataFrame:
         """SHAP values in log-odds (``pred_contrib``) for the rows of ``X``: one column per tree
         feature, ``year_level`` (the year's constant, with the trees' mean, less the training
         rate's log-odds) and ``bias`` (the training rate's log-odds); each row sums to the
         model's log-odds for that dyad-year. The year's constant is computed over ``reference``
-        (the whole years ``X`` is taken from; default ``X`` itself)."""
-        reference = X if reference is None else reference
-        missing = np.setdiff1d(_years(X), _years(reference))
+        (the whole years ``X`` is taken from; default ``X`` itself), or taken from
+        ``constants`` (``year_constants`` of those years)."""
+        if constants is None:
+            constants = self.year_constants(X if reference is None else reference)
+        missing = np.setdiff1d(_years(X), constants.index)
         if missing.size:
             raise InvalidInput(f"contributions for {missing[0]} need that year's dyads in the reference rows")
-        score = self.booster_.predict(reference[self.tree_features_], raw_score=True)
-        shifts = pd.Series(self._year_constants(reference, score), index=_years(reference)).groupby(level=0).first()
         values = self.booster_.predict(X[self.tree_features_], pred_contrib=True)
         frame = pd.DataFrame(values[:, :-1], columns=self.tree_features_, index=X.index)
-        frame[LEVEL] = values[:, -1] + shifts.reindex(_years(X)).to_numpy() - self.default_level_
+        frame[LEVEL] = values[:, -1] + constants.reindex(_years(X)).to_numpy() - self.default_level_
         frame["bias"] = self.default_level_
         return frame
 
@@ -333,13 +340,32 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
         return pd.Series(gain, index=self.tree_features_).sort_values(ascending=False)
 
 
-class ColumnsModel(ClassifierMixin, BaseEstimator):
-    """A scikit-learn pipeline on the given ``columns`` (default: every feature but ``exclude``)."""
+def negative_weights(y: np.ndarray, years: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The weight of each kept row (``keep``: a ``negative_sample`` mask): 1 for an onset, and
+    for a non-onset its year's non-onsets over those kept, so that the kept rows' weighted
+    log-loss is, in expectation, the whole data's (inverse-probability weighting) and the
+    probabilities keep their level."""
+    y, years = np.asarray(y), np.asarray(years)
+    _, group = np.unique(years, return_inverse=True)
+    negative = y == 0
+    ratio = (np.bincount(group, negative) / np.maximum(np.bincount(group, negative & keep), 1))[group]
+    return np.where(negative, ratio, 1.0)[keep]
 
-    def __init__(self, columns=None, pipeline=None, exclude=()):
+
+class ColumnsModel(ClassifierMixin, BaseEstimator):
+    """A scikit-learn pipeline on the given ``columns`` (default: every feature but ``exclude``).
+
+    ``negative_rate`` < 1 (only for a pipeline that takes ``sample_weight``: a bare estimator):
+    fitted on every onset and a seeded share of each year's non-onsets (``negative_sample``),
+    each kept non-onset weighted by its year's non-onsets over those kept
+    (``negative_weights``)."""
+
+    def __init__(self, columns=None, pipeline=None, exclude=(), negative_rate=1.0, seed=DEFAULT_SEED):
         self.columns = columns
         self.pipeline = pipeline
         self.exclude = exclude
+        self.negative_rate = negative_rate
+        self.seed = seed
 
     def fit(self, X: pd.DataFrame, y):
         if self.columns is not None:
@@ -349,7 +375,13 @@ class ColumnsModel(ClassifierMixin, BaseEstimator):
         missing = [c for c in self.features_ if c not in X]
         if missing:
             raise InvalidInput(f"the feature table lacks {', '.join(missing)}: rebuild it with `foedus build`")
-        self.pipeline_ = clone(self.pipeline).fit(X[self.features_], np.asarray(y, dtype=int))
+        y = np.asarray(y, dtype=int)
+        weights = {}
+        if self.negative_rate < 1:
+            keep = negative_sample(y, _years(X), self.negative_rate, self.seed)
+            weights = {"sample_weight": negative_weights(y, _years(X), keep)}
+            X, y = X[keep], y[keep]
+        self.pipeline_ = clone(self.pipeline).fit(X[self.features_], y, **weights)
         self.classes_ = np.array([0, 1])
         return self
 
@@ -372,9 +404,14 @@ def logit(columns: list[str], era_dummies: bool) -> ColumnsModel:
     return ColumnsModel(columns=[*numeric, *(["era"] if era_dummies else [])], pipeline=pipeline)
 
 
-def hist_gradient_boosting(seed: int) -> ColumnsModel:
+def hist_gradient_boosting(seed: int, negative_rate: float = 1.0) -> ColumnsModel:
+    """Fitted on every row. ``negative_rate`` < 1 fits it on every onset and a seeded share of
+    the non-onsets weighted back to the whole data (the minimum leaf scaled, in rows of the
+    whole data): measured by benchmarks/lightgbm_levers.py --model hist-gradient-boosting and
+    not kept, as it lost skill on defense (README, "Cost of a fit")."""
+    leaf = max(1, int(np.ceil(100 * min(negative_rate, 1.0))))
     model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                           min_samples_leaf=100, l2_regularization=10.0, early_stopping=False,
+                                           min_samples_leaf=leaf, l2_regularization=10.0, early_stopping=False,
                                            random_state=seed)
     # the climate is year-wide, a level no tree can carry to new years: as year and era, left out
-    return ColumnsModel(pipeline=model, exclude=(*TIME_TREND, CLIMATE))
+    return ColumnsModel(pipeline=model, exclude=(*TIME_TREND, CLIMATE), negative_rate=negative_rate, seed=seed)

@@ -136,7 +136,7 @@ def pair_level(contributions: pd.DataFrame) -> pd.DataFrame:
     return contributions.drop(columns=drop)
 
 
-def _explained(predictions, X_test, model, mask, direction, names, n, ascending) -> pd.DataFrame:
+def _explained(predictions, X_test, model, mask, direction, names, n, ascending, constants=None) -> pd.DataFrame:
     _check_aligned(predictions, X_test)
     mask = np.asarray(mask, dtype=bool)
     front = [c for c in ("fold",) if c in predictions]
@@ -147,13 +147,14 @@ def _explained(predictions, X_test, model, mask, direction, names, n, ascending)
         out.insert(len(front) + 3, "name2", out["ccode2"].map(names))
     if hasattr(model, "contributions") and mask.any():
         rows = X_test.loc[mask]
-        reasons = top_pushes(pair_level(model.contributions(rows, reference=X_test)), rows, n, direction)
+        shap = model.contributions(rows, reference=X_test, constants=constants)
+        reasons = top_pushes(pair_level(shap), rows, n, direction)
         out = pd.concat([out, reasons.set_axis(out.index)], axis=1)
     return out.sort_values("probability", ascending=ascending, kind="stable")
 
 
 def threat_without_alliance(predictions: pd.DataFrame, X_test: pd.DataFrame, model, names=None,
-                            n: int = 3) -> pd.DataFrame:
+                            n: int = 3, constants: pd.Series | None = None) -> pd.DataFrame:
     """The fold's at-risk dyad-years that shared a threat (``shared_threat == 1``) and did not
     ally (``label == 0``), lowest probability first, with the ``n`` features that pushed the
     probability down most (see ``top_pushes``).
@@ -162,28 +163,31 @@ def threat_without_alliance(predictions: pd.DataFrame, X_test: pd.DataFrame, mod
     ``fit_fold`` makes them: ``table.loc[split(table, fold)[1]]``); checked by length and keys.
     ``names``: ccode -> state name (a dict or a ``StateRegistry``) adds ``name1``, ``name2``.
     The index is that of ``predictions``. A model without ``contributions`` (the logits, the
-    base rate) gives no reason columns.
+    base rate) gives no reason columns. ``constants``: the model's ``year_constants(X_test)``,
+    if already computed.
     """
     mask = (predictions["shared_threat"] == 1).fillna(False) & (predictions["label"] == 0)
-    return _explained(predictions, X_test, model, mask, "down", names, n, ascending=True)
+    return _explained(predictions, X_test, model, mask, "down", names, n, ascending=True, constants=constants)
 
 
 def onsets_without_threat(predictions: pd.DataFrame, X_test: pd.DataFrame, model, names=None,
-                          n: int = 3) -> pd.DataFrame:
+                          n: int = 3, constants: pd.Series | None = None) -> pd.DataFrame:
     """Onsets (``label == 1``) of pairs with no shared threat (``shared_threat == 0``), highest
     probability first, with the ``n`` features that pushed the probability up most. As
     ``threat_without_alliance`` otherwise (a missing ``shared_threat`` counts as neither)."""
     mask = (predictions["shared_threat"] == 0).fillna(False) & (predictions["label"] == 1)
-    return _explained(predictions, X_test, model, mask, "up", names, n, ascending=False)
+    return _explained(predictions, X_test, model, mask, "up", names, n, ascending=False, constants=constants)
 
 
 def explain_fold(predictions: pd.DataFrame, X_test: pd.DataFrame, model, names=None,
                  n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both lists for one fold's forecasts: (threat without alliance, onsets without threat).
 
-    ``predictions`` may carry a ``fold`` column; it then comes first in both lists."""
-    return (threat_without_alliance(predictions, X_test, model, names, n),
-            onsets_without_threat(predictions, X_test, model, names, n))
+    ``predictions`` may carry a ``fold`` column; it then comes first in both lists. The
+    model's year constants (``year_constants``) are computed once for both."""
+    constants = model.year_constants(X_test) if hasattr(model, "year_constants") else None
+    return (threat_without_alliance(predictions, X_test, model, names, n, constants),
+            onsets_without_threat(predictions, X_test, model, names, n, constants))
 
 
 def formation_by_era(predictions: pd.DataFrame) -> pd.DataFrame:

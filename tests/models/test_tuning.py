@@ -12,6 +12,7 @@ from foedus.models.estimators import (
     NEGATIVE_RATE,
     LightGBMOnset,
     negative_sample,
+    negative_weights,
     year_rates,
     year_shifts,
 )
@@ -100,6 +101,13 @@ def test_the_climate_is_the_trees_level_not_one_of_their_features(train):
     assert np.allclose(shap.sum(axis=1), np.log(p / (1 - p)), atol=1e-9)
     with pytest.raises(InvalidInput, match="1961"):
         model.contributions(train[train["year"] == 1961], reference=year)
+    # the year constants computed once (as a fold's explanations share them) give the same values
+    both = train[train["year"].isin([1960, 1961])]
+    constants = model.year_constants(both)
+    assert list(constants.index) == [1960, 1961]
+    assert shap.equals(model.contributions(year.iloc[:5], constants=constants))
+    with pytest.raises(InvalidInput, match="1962"):
+        model.contributions(train[train["year"] == 1962].iloc[:3], constants=constants)
 
 
 def test_year_shifts_set_each_years_mean_forecast_over_its_basis_rows():
@@ -143,6 +151,17 @@ def test_the_negative_sample_keeps_every_onset_and_a_share_of_each_years_non_ons
     assert negative_sample(y, years, 1.0, seed=7).all()
     with pytest.raises(InvalidInput, match="negative_rate"):
         negative_sample(y, years, 0.0, seed=7)
+
+
+def test_weights_give_each_year_back_its_non_onsets(train):
+    y, years = train["onset"].astype(int).to_numpy(), train["year"].to_numpy()
+    keep = negative_sample(y, years, 0.1, seed=7)
+    weights = negative_weights(y, years, keep)
+    assert weights.size == keep.sum() and (weights[y[keep] == 1] == 1).all()
+    for year in (1946, 1960, 1991):
+        kept = years[keep] == year
+        assert weights[kept & (y[keep] == 0)].sum() == pytest.approx(((years == year) & (y == 0)).sum())
+        assert weights[kept & (y[keep] == 1)].sum() == ((years == year) & (y == 1)).sum()
 
 
 def test_the_trees_fit_the_sample_and_the_level_every_row(train):
