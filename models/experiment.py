@@ -208,7 +208,7 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
                                     name=_model_name(model_name, spec, fold.fold.name),
                                     description=f"{model_name} of {spec} fitted on {fold.train_years[0]}-"
                                                 f"{fold.train_years[1]}; forecasts the test block {fold.fold.name} "
-                                                "out of time")
+                                                "out of time", with_example=False)
 
         log_metrics(run_view.headline(result.pooled, result.slices))
         log_metrics({"all_rows_average_precision_mean_of_folds": result.mean_fold_average_precision,

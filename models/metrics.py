@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 TOP_K = (50, 200)
 ECE_BINS = 10
@@ -38,21 +37,62 @@ def expected_calibration_error(y, p, bins: int = ECE_BINS) -> float:
     return sum(n * abs(o - q) for n, o, q in zip(table["n"], table["observed"], table["predicted"])) / len(y)
 
 
-def top_k(y, p, years, k: int) -> tuple[float, float]:
+def year_ranks(p, years) -> np.ndarray:
+    """Each forecast's rank within its year, 0 for the highest; ties are broken by order in the
+    data (stable), so results are reproducible."""
+    p, years = np.asarray(p, dtype=float), np.asarray(years)
+    order = np.lexsort((-p, years))  # by year, then highest first; stable
+    by_year = years[order]
+    starts = np.r_[0, np.flatnonzero(by_year[1:] != by_year[:-1]) + 1]
+    sizes = np.diff(np.r_[starts, len(order)])
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - np.repeat(starts, sizes)
+    return rank
+
+
+def top_k(y, p, years, k: int, ranks: np.ndarray | None = None) -> tuple[float, float]:
     """(precision, recall) among the k highest-probability dyads of each year, pooled over years.
 
     Precision: onsets among the flagged / dyads flagged; recall: onsets flagged / all onsets.
-    Ties are broken by order in the data (stable), so results are reproducible.
+    Ties are broken by order in the data (stable), so results are reproducible. ``ranks``:
+    ``year_ranks(p, years)``, if already computed.
     """
-    frame = pd.DataFrame({"y": np.asarray(y, dtype=float), "p": np.asarray(p, dtype=float),
-                          "year": np.asarray(years)})
-    frame["rank"] = frame.sort_values(["year", "p"], ascending=[True, False], kind="stable") \
-        .groupby("year").cumcount().reindex(frame.index)
-    flagged = frame[frame["rank"] < k]
-    onsets = frame["y"].sum()
-    precision = flagged["y"].sum() / len(flagged) if len(flagged) else float("nan")
-    recall = flagged["y"].sum() / onsets if onsets else float("nan")
+    y = np.asarray(y, dtype=float)
+    flagged = (year_ranks(p, years) if ranks is None else ranks) < k
+    onsets, hits = y.sum(), y[flagged].sum()
+    precision = hits / flagged.sum() if flagged.any() else float("nan")
+    recall = hits / onsets if onsets else float("nan")
     return float(precision), float(recall)
+
+
+def _curve_counts(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Onsets (true positives) and non-onsets (false positives) at or above each distinct
+    forecast, highest first: the points of the precision-recall and ROC curves, as
+    scikit-learn's ``_binary_clf_curve`` makes them (one sort for both metrics)."""
+    order = np.argsort(p, kind="stable")[::-1]
+    ranked = p[order]
+    ends = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the last row of each distinct value
+    tps = np.cumsum(y[order], dtype=np.float64)[ends]
+    return tps, ends + 1 - tps
+
+
+def average_precision(tps: np.ndarray, fps: np.ndarray) -> float:
+    """Average precision from ``_curve_counts``: the sum of precision at each threshold times
+    the recall it adds (scikit-learn's ``average_precision_score``, no interpolation)."""
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(recall, prepend=0.0) * (tps / (tps + fps))))
+
+
+def average_precision_of(y, p) -> float:
+    """Average precision of forecasts ``p`` for outcomes ``y`` (NaN without both onsets and
+    non-onsets): ``average_precision`` on one sort."""
+    y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
+    return average_precision(*_curve_counts(y, p)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def roc_auc(tps: np.ndarray, fps: np.ndarray) -> float:
+    """Area under the ROC curve from ``_curve_counts`` (trapezoids, ties as scikit-learn counts them)."""
+    return float(np.trapezoid(np.r_[0.0, tps] / tps[-1], np.r_[0.0, fps] / fps[-1]))
 
 
 def year_percentiles(p, years) -> np.ndarray:
@@ -76,14 +116,19 @@ def score(y, p, years) -> dict[str, float]:
     n, onsets = len(y), int(y.sum())
     both = 0 < onsets < n
     prevalence = onsets / n if n else float("nan")
+    # vectorised here, not scikit-learn's functions: a backtest scores dozens of slices of up
+    # to a million rows, and their input checks and separate sorts were most of the time
+    # (tests/models/test_folds_metrics.py checks they agree)
+    curve = _curve_counts(y, p) if both else None
+    clipped = np.clip(p, 1e-15, 1 - 1e-15)
     out = {
         "n": float(n),
         "onsets": float(onsets),
         "prevalence": prevalence,
-        "average_precision": average_precision_score(y, p) if both else float("nan"),
-        "roc_auc": roc_auc_score(y, p) if both else float("nan"),
-        "brier": brier_score_loss(y, p, labels=[0, 1]) if n else float("nan"),
-        "log_loss": log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1]) if n else float("nan"),
+        "average_precision": average_precision(*curve) if both else float("nan"),
+        "roc_auc": roc_auc(*curve) if both else float("nan"),
+        "brier": float(np.mean((y - p) ** 2)) if n else float("nan"),
+        "log_loss": float(-np.mean(np.where(y == 1, np.log(clipped), np.log1p(-clipped)))) if n else float("nan"),
         "ece": expected_calibration_error(y, p),
         "mean_probability": float(p.mean()) if n else float("nan"),
     }
@@ -92,8 +137,9 @@ def score(y, p, years) -> dict[str, float]:
     out["median_onset_percentile"] = float(np.median(percentile)) if onsets else float("nan")
     out["onsets_in_top_decile"] = float(np.mean(percentile >= 90)) if onsets else float("nan")
     out["onsets_in_top_percent"] = float(np.mean(percentile >= 99)) if onsets else float("nan")
+    ranks = year_ranks(p, years)
     for k in TOP_K:
-        precision, recall = top_k(y, p, years, k)
+        precision, recall = top_k(y, p, years, k, ranks)
         out[f"precision_top{k}"], out[f"recall_top{k}"] = precision, recall
         out[f"lift_top{k}"] = precision / prevalence if onsets else float("nan")
     return {key: float(value) for key, value in out.items()}

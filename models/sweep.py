@@ -35,8 +35,8 @@ from foedus.models.backtest import TableRef, load_table, one_blas_thread
 from foedus.models.catalogue import DEFAULT_SEED
 from foedus.models.estimators import CLIMATE, LightGBMOnset, continuing
 from foedus.models.folds import Fold, split
+from foedus.models.metrics import average_precision_of
 from foedus.models.tuning import BLOCK_YEARS, INNER_BLOCKS, inner_blocks
-from sklearn.metrics import average_precision_score
 
 MODEL = "lightgbm"  # the model a sweep tunes
 BATCH = 4  # trials asked at once: they run side by side on the executor
@@ -161,7 +161,7 @@ class TrialResult:
 
 
 def _ap(observed: np.ndarray, forecast: np.ndarray) -> float:
-    return float(average_precision_score(observed, forecast)) if observed.any() else float("nan")
+    return average_precision_of(observed, forecast) if observed.any() else float("nan")
 
 
 def storage_url(storage: str) -> str:

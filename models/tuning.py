@@ -23,7 +23,7 @@ import pandas as pd
 from foedus.models.catalogue import DEFAULT_SEED
 from foedus.models.estimators import CLIMATE, NEGATIVE_RATE, LightGBMOnset, continuing
 from foedus.models.folds import Fold, split
-from sklearn.metrics import average_precision_score
+from foedus.models.metrics import average_precision_of
 
 GRID = (
     {"num_leaves": 7, "min_child_samples": 500},
@@ -82,7 +82,7 @@ def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int
     observed = np.concatenate(truth) if truth else np.array([], dtype=int)
     rows = []
     for (i, r, c), parts in forecasts.items():
-        ap = average_precision_score(observed, np.concatenate(parts)) if observed.any() else float("nan")
+        ap = average_precision_of(observed, np.concatenate(parts)) if observed.any() else float("nan")
         rows.append({**GRID[i], "n_rounds": r, "climate": c, "average_precision": ap})
     scores = pd.DataFrame(rows).assign(onsets=int(observed.sum()))
     if scores["average_precision"].notna().any():

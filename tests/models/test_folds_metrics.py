@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from foedus.features.errors import InvalidInput
 from foedus.features.labels import labelled
@@ -47,18 +48,36 @@ def test_fold_parsing_and_refusals():
             parse_folds(bad)
 
 
-def test_metrics_agree_with_scikit_learn():
+@pytest.mark.parametrize("decimals", [None, 2, 3])  # None: no ties; 2, 3: many tied forecasts
+def test_metrics_agree_with_scikit_learn(decimals):
     rng = np.random.default_rng(0)
     y = (rng.random(5000) < 0.02).astype(int)
     p = np.clip(0.02 + 0.05 * y + rng.normal(0, 0.02, 5000), 1e-4, 0.999)
+    if decimals is not None:
+        p = np.round(p, decimals) + 1e-4
     years = np.repeat(np.arange(1990, 2000), 500)
     m = score(y, p, years)
-    assert m["average_precision"] == pytest.approx(average_precision_score(y, p))
-    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p))
-    assert m["brier"] == pytest.approx(brier_score_loss(y, p))
-    assert m["log_loss"] == pytest.approx(log_loss(y, p))
+    assert m["average_precision"] == pytest.approx(average_precision_score(y, p), rel=1e-12)
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p), rel=1e-12)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+    assert m["log_loss"] == pytest.approx(log_loss(y, p), rel=1e-12)
     assert m["prevalence"] == pytest.approx(y.mean())
     assert m["ap_lift"] == pytest.approx(m["average_precision"] / y.mean())
+    # top k: ranked within each year, ties broken by order in the data, as pandas' stable sort does
+    frame = pd.DataFrame({"y": y, "p": p, "year": years})
+    rank = frame.sort_values(["year", "p"], ascending=[True, False], kind="stable").groupby("year").cumcount()
+    for k in (5, 50):
+        flagged = frame.loc[rank[rank < k].index]
+        assert top_k(y, p, years, k) == (flagged["y"].mean(), flagged["y"].sum() / y.sum())
+
+
+def test_metrics_of_one_forecast_for_all_and_of_a_slice_without_onsets():
+    y = np.array([0, 1, 0, 0, 1, 0])
+    m = score(y, np.full(6, 0.2), [1, 1, 1, 2, 2, 2])
+    assert m["average_precision"] == pytest.approx(average_precision_score(y, np.full(6, 0.2)))  # the prevalence
+    assert m["roc_auc"] == 0.5
+    none = score(np.zeros(4, dtype=int), np.full(4, 0.1), [1, 1, 2, 2])
+    assert np.isnan(none["average_precision"]) and np.isnan(none["roc_auc"]) and none["brier"] == pytest.approx(0.01)
 
 
 def test_top_k_by_hand():
