@@ -145,7 +145,16 @@ def _verified_table(path: Path, build_key: str, quiet: bool = False) -> pd.DataF
         data = None
     if not reusable(path, build_key, quiet=quiet, data=data):
         return None
-    return pd.read_parquet(io.BytesIO(data))
+    return read_built_table(io.BytesIO(data))
+
+
+def read_built_table(source, **kwargs) -> pd.DataFrame:
+    """A built table (a path or a file object; ``kwargs`` as ``pd.read_parquet``'s) with one
+    pandas block per column. pandas' default joins the 90 float columns into one 2-D block:
+    measured on a built table of 1.1 million rows, joining them took 2.9 s of the 3.1 s read,
+    and every row selection on the joined block (``table.loc[mask]``: each fold's slices, each
+    tuning block) 3.0 s against 0.23 s column by column."""
+    return pd.read_parquet(source, to_pandas_kwargs={"split_blocks": True, "self_destruct": True}, **kwargs)
 
 
 def _compute(spec: LabelSpec, first: int, last: int, families: list[Family], provenance: dict, sources: Sources,
@@ -205,7 +214,7 @@ def read_year(path: Path, year: int) -> pd.DataFrame:
 
     ``path`` is one ``ensure_built`` returned: it verified the table against its sidecar's
     checksum once, rather than on each year read."""
-    return pd.read_parquet(path, filters=[("year", "==", int(year))])
+    return read_built_table(path, filters=[("year", "==", int(year))])
 
 
 # Rows converted to Arrow and written at a time: converting the whole table at once would hold a

@@ -29,6 +29,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from foedus.features.build import read_built_table
 from foedus.features.errors import DataError, InvalidInput
 from foedus.features.labels import labelled
 from foedus.features.memory import release_free_memory
@@ -295,7 +296,7 @@ def load_table(ref: TableRef) -> pd.DataFrame:
     if hashlib.sha256(data).hexdigest() != ref.sha256:
         raise DataError(f"{ref.path} on {host} is not the table this backtest was planned with (its SHA-256 "
                         "differs): it was rebuilt or damaged meanwhile; run the backtest again")
-    table = pd.read_parquet(io.BytesIO(data))
+    table = read_built_table(io.BytesIO(data))
     remember(ref, table)
     return table
 

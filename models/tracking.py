@@ -251,12 +251,14 @@ def log_onset_model(estimator, features: list[str], example, spec, name: str = "
     example = example.head(5)[features].astype({c: "int64" if c == "year" else "float64" for c in features}) \
         if with_example else None
     signature = onset_signature(features)
-    return mlflow.pyfunc.log_model(
-        name=name, python_model=wrapped, signature=signature, input_example=example,
-        # pinned requirements: inferring them costs seconds per model (ML-NOTES)
-        pip_requirements=_requirements(),
-        tags={"label_spec": str(spec), **({"mlflow.note.content": description} if description else {})},
-    )
+    with warnings.catch_warnings():  # MLflow's advice to give an example: left out on purpose here
+        warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
+        return mlflow.pyfunc.log_model(
+            name=name, python_model=wrapped, signature=signature, input_example=example,
+            # pinned requirements: inferring them costs seconds per model (ML-NOTES)
+            pip_requirements=_requirements(),
+            tags={"label_spec": str(spec), **({"mlflow.note.content": description} if description else {})},
+        )
 
 
 def _requirements() -> list[str]:

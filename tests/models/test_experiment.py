@@ -99,6 +99,8 @@ def test_a_backtest_logs_a_parent_run_with_a_nested_run_per_fold(table, store):
     # with its schema (year, a key and a feature, once: a repeated column left MLflow without one)
     logged_schema = json.loads(child.inputs.dataset_inputs[0].dataset.schema)["mlflow_colspec"]
     assert [c["name"] for c in logged_schema].count("year") == 1 and len(logged_schema) > 10
+    profile = json.loads(child.inputs.dataset_inputs[0].dataset.profile)  # the fold's training rows, counted
+    assert profile == {"num_rows": fold_result.train_rows, "num_elements": fold_result.train_rows * len(logged_schema)}
     local = mlflow.artifacts.download_artifacts(run_id=child.info.run_id,
                                                 artifact_path="predictions/predictions.parquet")
     forecasts = pd.read_parquet(local)
@@ -195,3 +197,6 @@ def test_the_training_data_schema_is_the_one_mlflow_infers(table):
     sample = table.iloc[::50]
     assert sample.isna().any().any() and not sample.isna().all().all()  # both kinds of column are compared
     assert frame_schema(sample).to_dict() == _infer_schema(sample).to_dict()
+    # of some rows and columns of a frame, as of their copy
+    rows, columns = (table["year"] >= 1990).to_numpy(), ["year", "onset", *table.columns[-20:]]
+    assert frame_schema(table, rows, columns).to_dict() == _infer_schema(table.loc[rows, columns]).to_dict()
