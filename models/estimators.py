@@ -157,6 +157,12 @@ def negative_sample(y: np.ndarray, years: np.ndarray, rate: float, seed: int) ->
     return keep
 
 
+def sampled_leaf(rows: int, rate: float) -> int:
+    """A minimum leaf of ``rows`` rows of the whole data, in rows of a sample keeping ``rate``
+    of the non-onsets (at least one)."""
+    return max(1, int(np.ceil(rows * min(rate, 1.0))))
+
+
 def year_rates(y: np.ndarray, years: np.ndarray) -> np.ndarray:
     """Each row's year onset rate, with half an onset added ((k + 1/2) / (n + 1)) so that a
     year without onsets has a finite log-odds."""
@@ -220,7 +226,7 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
     def _params(self) -> dict:
         return {
             "objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-            "min_child_samples": max(1, int(np.ceil(self.min_child_samples * min(self.negative_rate, 1.0)))),
+            "min_child_samples": sampled_leaf(self.min_child_samples, self.negative_rate),
             "feature_fraction": self.feature_fraction,
             "bagging_fraction": self.bagging_fraction, "bagging_freq": 1, "lambda_l2": self.lambda_l2,
             # reproducible: same data and seed give the same trees, whatever the thread count
@@ -409,9 +415,9 @@ def hist_gradient_boosting(seed: int, negative_rate: float = 1.0) -> ColumnsMode
     the non-onsets weighted back to the whole data (the minimum leaf scaled, in rows of the
     whole data): measured by benchmarks/lightgbm_levers.py --model hist-gradient-boosting and
     not kept, as it lost skill on defense (README, "Cost of a fit")."""
-    leaf = max(1, int(np.ceil(100 * min(negative_rate, 1.0))))
     model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                           min_samples_leaf=leaf, l2_regularization=10.0, early_stopping=False,
+                                           min_samples_leaf=sampled_leaf(100, negative_rate),
+                                           l2_regularization=10.0, early_stopping=False,
                                            random_state=seed)
     # the climate is year-wide, a level no tree can carry to new years: as year and era, left out
     return ColumnsModel(pipeline=model, exclude=(*TIME_TREND, CLIMATE), negative_rate=negative_rate, seed=seed)

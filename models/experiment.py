@@ -224,12 +224,12 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
                 log_frame(fold.predictions, "predictions/predictions.parquet")
                 kill_point("backtest.fold_predictions")
                 if log_models:
-                    # no input example: the table's columns are all it reads (not a copy of the test rows)
+                    # the table's columns without rows: no input example, and no copy of the test rows
                     log_onset_model(fold.model, getattr(fold.model, "features_", features), table.iloc[:0], spec,
                                     name=_model_name(model_name, spec, fold.fold.name),
                                     description=f"{model_name} of {spec} fitted on {fold.train_years[0]}-"
                                                 f"{fold.train_years[1]}; forecasts the test block {fold.fold.name} "
-                                                "out of time", with_example=False)
+                                                "out of time")
 
         log_metrics(run_view.headline(result.pooled, result.slices))
         log_metrics({"all_rows_average_precision_mean_of_folds": result.mean_fold_average_precision,

@@ -153,15 +153,11 @@ class TrialResult:
 
     @property
     def block_ap(self) -> dict[str, float]:
-        return {b.block.name: _ap(b.observed, b.forecast) for b in self.blocks}
+        return {b.block.name: average_precision_of(b.observed, b.forecast) for b in self.blocks}
 
     @property
     def onsets(self) -> int:
         return int(sum(b.observed.sum() for b in self.blocks))
-
-
-def _ap(observed: np.ndarray, forecast: np.ndarray) -> float:
-    return average_precision_of(observed, forecast) if observed.any() else float("nan")
 
 
 def storage_url(storage: str) -> str:
@@ -220,7 +216,7 @@ def run_study(study, table: TableRef, cut: Cut, blocks: tuple[Fold, ...], n_tria
         for k, (trial, p) in enumerate(zip(trials, params)):
             parts = forecasts[k * len(blocks):(k + 1) * len(blocks)]
             observed = np.concatenate([b.observed for b in parts])
-            value = _ap(observed, np.concatenate([b.forecast for b in parts]))
+            value = average_precision_of(observed, np.concatenate([b.forecast for b in parts]))
             if math.isnan(value):
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 raise InvalidInput(f"the validation blocks {cut.name} hold no onset on continuing dyads: "

@@ -236,20 +236,20 @@ def onset_signature(features: list[str]):
 
 
 def log_onset_model(estimator, features: list[str], example, spec, name: str = "model", vintage: dict | None = None,
-                    description: str | None = None, with_example: bool = True):
-    """Log a fitted estimator as a pyfunc with signature and input example; returns ModelInfo.
-    ``vintage``: a present-day model's (the build sidecar's), kept with the model;
-    ``description``: what it was fitted on, shown on the logged model's page. ``with_example``
-    False logs no input example: MLflow then does not load the model back to check the
-    example can be served (about half a second a model), which is for models meant to be
-    served, not a backtest's fold models."""
+                    description: str | None = None):
+    """Log a fitted estimator as a pyfunc with signature and input example (the first rows of
+    ``example``, a frame of the table's columns); returns ModelInfo. ``vintage``: a present-day
+    model's (the build sidecar's), kept with the model; ``description``: what it was fitted on,
+    shown on the logged model's page. An ``example`` without rows logs no input example:
+    MLflow then does not load the model back to check the example can be served (about half a
+    second a model), which is for models meant to be served, not a backtest's fold models."""
     from foedus.models.estimators import feature_columns
     from foedus.models.pyfunc import OnsetModel
 
     wrapped = OnsetModel(estimator, features, str(spec), feature_columns(example), vintage)
     # the first rows only: the whole frame as doubles would be a copy of gigabytes for five rows
     example = example.head(5)[features].astype({c: "int64" if c == "year" else "float64" for c in features}) \
-        if with_example else None
+        if len(example) else None
     signature = onset_signature(features)
     with warnings.catch_warnings():  # MLflow's advice to give an example: left out on purpose here
         warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)

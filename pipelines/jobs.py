@@ -229,7 +229,7 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
             if on_model is not None:
                 on_model(result)
             done[k] = result if keep_forecasts or result.run_id is None else result.released()
-            release_free_memory()  # what logging copied (each fold's training rows) goes back to the system
+            release_free_memory()  # what logging allocated (forecast frames, figures, files) goes back to the system
     results: list[list] = [[] for _ in requests]
     for k in range(len(plans)):  # in request and model order, however they finished
         results[owners[k][0]].append(done[k])
