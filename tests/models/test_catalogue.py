@@ -29,3 +29,22 @@ def test_names_are_checked_once_with_the_choices_in_the_message():
 def test_only_a_tunable_model_takes_hyperparameters():
     with pytest.raises(InvalidInput, match="base-rate takes no hyperparameters"):
         make_model("base-rate", num_leaves=7)
+
+
+def test_the_logits_impute_the_same_medians_as_scikit_learns_median_strategy(small_table):
+    import numpy as np
+    from foedus.models.estimators import LITERATURE
+    from sklearn.impute import SimpleImputer
+
+    X = small_table[[c for c in LITERATURE if c != "era"]].assign(never_observed=np.nan)
+    assert X.isna().any().sum() > 2 and len(X) % 2 == 0  # several columns to impute; an even count averages two
+    model = make_model("logit-literature")
+    ours = clone(model.pipeline.named_steps["prepare"].transformers[0][1].steps[0][1])
+    theirs = SimpleImputer(strategy="median", add_indicator=True)
+    ours.fit(X), theirs.fit(X)
+    np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
+    with pytest.warns(UserWarning, match="without any observed values"):  # the empty column is dropped by both
+        imputed = ours.transform(X), theirs.transform(X)
+    assert imputed[0].shape[1] == X.shape[1] - 1 + X.isna().any().sum()  # a missing indicator per gappy column
+    np.testing.assert_array_equal(*imputed)
+    assert list(ours.get_feature_names_out()) == list(theirs.get_feature_names_out())
