@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from foedus.features.errors import FoedusError
 from foedus.features.labels import DEFAULT_LABEL_SPEC
-from foedus.models.catalogue import DEFAULT_SEED, MODELS
+from foedus.models.catalogue import DEFAULT_SEED, MAIN_JOB_MODELS, MODELS
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -36,6 +36,7 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, soft_wrap
 SPEC_HELP = "Label spec source:obligation:horizon, e.g. atop:any:1, atop:defense:1, cow:any:5."
 MODELS_HELP = "Comma-separated, from: " + "; ".join(f"{m.name} ({m.description})" for m in MODELS.values()) + "."
 ALL_MODELS = ",".join(MODELS)
+MAIN_MODELS = ",".join(MAIN_JOB_MODELS)
 
 
 def _spec_option(help: str = SPEC_HELP):
@@ -384,7 +385,7 @@ def run(
     specs: list[str] | None = typer.Option(
         None, "--label-spec", "-l",
         help=SPEC_HELP + " Repeat for several labels (default: ATOP any and ATOP defense)."),
-    models: str = typer.Option(ALL_MODELS, help=MODELS_HELP),
+    models: str = typer.Option(MAIN_MODELS, help=MODELS_HELP),
     folds: str | None = typer.Option(None, help="Test blocks (default: five blocks 1919-2018)."),
     final_model: str = typer.Option("lightgbm", help="The model to train on all years and register."),
     present: bool = typer.Option(True, help="Also backtest and train the first label's present-day model for this "

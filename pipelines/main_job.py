@@ -79,7 +79,8 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
         present_year: int | None = NEXT_YEAR - 1, top: int = TOP_PAIRS, write_report: bool = True,
         jobs: int | None = None, scheduler: str | None = None, force: bool = False) -> RunResult:
     """Run the main job. ``specs``: one label spec or several (default ATOP any and ATOP defense).
-    ``present_year`` (default this year; None skips it): the first label's present-day model is
+    ``models``: default every model of the catalogue but those kept out of the main job
+    (``MAIN_JOB_MODELS``). ``present_year`` (default this year; None skips it): the first label's present-day model is
     backtested and trained for it and its ``top`` likeliest new alliances ranked. ``on_step(step,
     done, total)`` is called as each step starts (the CLI's progress bar), ``on_model(result)``
     as each backtest finishes. ``jobs`` / ``scheduler``: what runs the backtests' tasks
@@ -87,14 +88,14 @@ def run(specs: Sequence[LabelSpec | str] | LabelSpec | str = MAIN_LABELS, *,
     finished runs' are taken from those runs (``foedus.models.reuse``); ``force`` computes them
     again. The report is written anew each time."""
     from foedus.models.backtest import forget_tables
-    from foedus.models.catalogue import MODELS, model_names, model_spec
+    from foedus.models.catalogue import MAIN_JOB_MODELS, model_names, model_spec
     from foedus.models.executor import executor
 
     started = time.monotonic()
     paths = paths or Paths.discover()
     specs = [_spec(s) for s in ([specs] if isinstance(specs, str | LabelSpec) else specs)]
     model_spec(final_model)  # a typo fails now, not after the backtests
-    names = model_names(tuple(MODELS) if models is None else models)
+    names = model_names(MAIN_JOB_MODELS if models is None else models)
     configure_tracking(paths)  # an unreachable tracking server fails now, before any work
     # the present-day model's backtest, fanned out with the rest (taken from the store if unchanged):
     # its final model is judged by it

@@ -48,3 +48,14 @@ def test_the_logits_impute_the_same_medians_as_scikit_learns_median_strategy(sma
     assert imputed[0].shape[1] == X.shape[1] - 1 + X.isna().any().sum()  # a missing indicator per gappy column
     np.testing.assert_array_equal(*imputed)
     assert list(ours.get_feature_names_out()) == list(theirs.get_feature_names_out())
+
+
+def test_the_main_job_backtests_every_model_but_those_kept_out_of_it():
+    import inspect
+
+    from foedus.cli import run
+    from foedus.models.catalogue import MAIN_JOB_MODELS
+
+    assert MAIN_JOB_MODELS == ("lightgbm", "logit-literature", "logit-threat", "base-rate")
+    assert not MODELS["hist-gradient-boosting"].in_main_job  # `foedus backtest` still runs it by default
+    assert inspect.signature(run).parameters["models"].default.default == ",".join(MAIN_JOB_MODELS)
