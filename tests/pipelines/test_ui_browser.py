@@ -5,7 +5,9 @@ their headline AP. Screenshots go to test-artifacts/browser/ (FOEDUS_TEST_ARTIFA
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -135,11 +137,16 @@ def test_foedus_ui_prints_the_links_and_ctrl_c_stops_the_server(store, paths):
     folder, runs = store
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+    # Ctrl-C as a terminal gives it, even where this suite runs with SIGINT ignored (a background job
+    # of a non-interactive shell), which its children would inherit
     process = subprocess.Popen([sys.executable, "-m", "foedus", "ui", "--port", str(port)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                               stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    server = None
     try:
         lines = [process.stdout.readline() for _ in range(3)]
         assert lines[0].startswith(f"MLflow UI on http://127.0.0.1:{port}"), lines
+        server = int(re.search(r"\(process (\d+)\)", lines[0]).group(1))
         assert f"foedus-onset-{SPEC.name}: http://127.0.0.1:{port}/#/experiments/" in lines[1]
         assert "compare the latest backtest's 3 models" in lines[2]
         assert all(run_id in lines[2] for run_id in runs.values())
@@ -150,6 +157,9 @@ def test_foedus_ui_prints_the_links_and_ctrl_c_stops_the_server(store, paths):
     finally:
         if process.poll() is None:
             process.kill()
+            if server is not None:  # nor leave its server behind
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(server, signal.SIGKILL)
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
 
