@@ -270,8 +270,14 @@ def remember(ref: TableRef, table: pd.DataFrame) -> None:
     ``KEPT_TABLES``."""
     _tables[ref] = table
     _tables.move_to_end(ref)
-    while len(_tables) > KEPT_TABLES:
-        _tables.popitem(last=False)
+    _forget_oldest(KEPT_TABLES)
+
+
+def _forget_oldest(keep: int) -> None:
+    if len(_tables) > keep:
+        while len(_tables) > keep:
+            _tables.popitem(last=False)
+        release_free_memory()
 
 
 def forget_tables() -> None:
@@ -287,6 +293,7 @@ def load_table(ref: TableRef) -> pd.DataFrame:
     if ref in _tables:
         _tables.move_to_end(ref)
         return _tables[ref]
+    _forget_oldest(KEPT_TABLES - 1)  # before the read: never one table more than kept
     host = socket.gethostname()
     try:
         data = Path(ref.path).read_bytes()

@@ -112,7 +112,7 @@ def test_a_backtest_asks_for_light_tasks_only_when_every_model_and_final_fit_is_
     assert asked == {"light": True, "trees": False, "light final": True, "tree final": False}
 
 
-def test_a_table_is_read_once_per_process_and_only_with_its_checksum(tmp_path):
+def test_a_table_is_read_once_per_process_and_only_with_its_checksum(tmp_path, monkeypatch):
     path = tmp_path / "table.parquet"
     pd.DataFrame({"ccode1": [2, 2], "ccode2": [20, 200], "year": [1919, 1919]}).to_parquet(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -127,6 +127,12 @@ def test_a_table_is_read_once_per_process_and_only_with_its_checksum(tmp_path):
     for i in range(backtest_module.KEPT_TABLES):
         backtest_module.remember(TableRef(f"/other/{i}.parquet", str(i)), first)
     assert ref not in backtest_module._tables
+    # and before the next one is read, so that the kept tables and the one read never coexist
+    held = []
+    monkeypatch.setattr(backtest_module, "read_built_table",
+                        lambda data: held.append(len(backtest_module._tables)) or pd.read_parquet(data))
+    assert load_table(ref) is not first and held == [backtest_module.KEPT_TABLES - 1]
+    assert len(backtest_module._tables) == backtest_module.KEPT_TABLES and ref in backtest_module._tables
 
 
 @pytest.fixture(scope="module")
