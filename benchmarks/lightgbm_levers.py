@@ -14,7 +14,7 @@ hist-gradient-boosting`` measures the same for scikit-learn's ensemble, whose sa
 weighted back to the whole data (benchmarks/results/levers-hist-gradient-boosting/ and
 hist-gradient-boosting_levers.json). The tables are built first
 if needed. Run on demand: `.venv/bin/python benchmarks/lightgbm_levers.py [--rates 1,0.3,0.1]
-[--seeds 7,8,9] [--workers 2]`.
+[--seeds 7,8,9] [--workers 2] [--inner-blocks 2]`.
 """
 
 from __future__ import annotations
@@ -44,13 +44,15 @@ def _table(spec: str) -> pd.DataFrame:
     return _tables[spec]
 
 
-def run_task(spec: str, rate: float, seed: int, fold_name: str, model_name: str = "lightgbm") -> dict:
+def run_task(spec: str, rate: float, seed: int, fold_name: str, model_name: str = "lightgbm",
+             n_blocks: int | None = None) -> dict:
     """One (label, rate, seed, fold): tune, fit, forecast; the forecasts and what it cost.
-    ``model_name`` hist-gradient-boosting: fitted on the sample, weighted back (no tuning)."""
+    ``model_name`` hist-gradient-boosting: fitted on the sample, weighted back (no tuning).
+    ``n_blocks``: LightGBM's validation blocks (default ``tuning.INNER_BLOCKS``)."""
     from foedus.models.backtest import fold_slices
     from foedus.models.estimators import LightGBMOnset, hist_gradient_boosting
     from foedus.models.folds import parse_folds
-    from foedus.models.tuning import tune_lightgbm
+    from foedus.models.tuning import INNER_BLOCKS, tune_lightgbm
     from threadpoolctl import threadpool_limits
 
     fold = parse_folds(fold_name)[0]
@@ -62,7 +64,7 @@ def run_task(spec: str, rate: float, seed: int, fold_name: str, model_name: str 
             chosen = {}
             model = hist_gradient_boosting(seed, negative_rate=rate).fit(train, y)
         else:
-            chosen = tune_lightgbm(train, seed=seed, negative_rate=rate).params
+            chosen = tune_lightgbm(train, seed=seed, negative_rate=rate, n_blocks=n_blocks or INNER_BLOCKS).params
             model = LightGBMOnset(seed=seed, **{**chosen, "num_threads": 1}).fit(train, y)
         probability = model.predict_proba(test)[:, 1]
     return {"spec": spec, "rate": rate, "seed": seed, "fold": fold_name, "params": chosen,
@@ -113,6 +115,8 @@ def main() -> None:
     parser.add_argument("--labels", default=",".join(LABELS))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--model", default="lightgbm", choices=("lightgbm", "hist-gradient-boosting"))
+    parser.add_argument("--inner-blocks", type=int, default=None,
+                        help="LightGBM's validation blocks in each fold's tuning (default: tuning.INNER_BLOCKS)")
     args = parser.parse_args()
     from foedus.models.folds import DEFAULT_FOLDS
 
@@ -120,7 +124,8 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     specs = args.labels.split(",")
     folds = [f.name for f in DEFAULT_FOLDS]
-    suffix = "" if args.model == "lightgbm" else f"-{args.model}"
+    variant = f"-blocks{args.inner_blocks}" if args.inner_blocks else ""
+    suffix = ("" if args.model == "lightgbm" else f"-{args.model}") + variant
     folder = OUT / f"levers{suffix}"
     folder.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -129,7 +134,7 @@ def main() -> None:
     todo = [(spec, rate, seed, fold) for rate in rates for seed in seeds for spec in specs for fold in reversed(folds)
             if not (folder / f"{_key(spec, rate, seed, fold)}.parquet").exists()]
     with ProcessPoolExecutor(args.workers, initializer=_one_thread_worker) as pool:
-        futures = {pool.submit(run_task, *task, args.model): task for task in todo}
+        futures = {pool.submit(run_task, *task, args.model, args.inner_blocks): task for task in todo}
         for future in as_completed(futures):
             result = future.result()
             key = folder / _key(*futures[future])
@@ -145,7 +150,7 @@ def main() -> None:
         pct_max=("median_onset_percentile", "max"), cpu_mean=("cpu_seconds", "mean")).round(4).reset_index()
     print(table.to_string(index=False))
     print(summary.to_string(index=False))
-    out = OUT / f"{args.model}_levers.json"
+    out = OUT / f"{args.model}_levers{variant}.json"
     out.write_text(json.dumps({"runs": rows, "summary": summary.to_dict("records"),
                                "machine": {"cores": os.cpu_count()}}, indent=1, default=str))
     print(f"wrote {out}")

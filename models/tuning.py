@@ -56,13 +56,13 @@ def inner_blocks(years: np.ndarray, horizon: int = 1, n: int = INNER_BLOCKS,
 
 
 def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int = 1,
-                  negative_rate: float = NEGATIVE_RATE) -> Tuning:
-    """Choose LightGBM's tree size and rounds on validation blocks inside ``train`` (labelled
-    rows); every candidate, and the chosen parameters, with ``negative_rate``."""
+                  negative_rate: float = NEGATIVE_RATE, n_blocks: int = INNER_BLOCKS) -> Tuning:
+    """Choose LightGBM's tree size and rounds on the last ``n_blocks`` validation blocks inside
+    ``train`` (labelled rows); every candidate, and the chosen parameters, with ``negative_rate``."""
     years = train["year"].to_numpy()
     y = train["onset"].astype(int).to_numpy()
     scored_rows = continuing(train)
-    blocks = inner_blocks(years, horizon)
+    blocks = inner_blocks(years, horizon, n_blocks)
     forecasts = {(i, r, c): [] for i in range(len(GRID)) for r in ROUNDS for c in CLIMATES}
     truth = []
     for block in blocks:

@@ -54,6 +54,9 @@ def test_tuning_scores_every_candidate_and_keeps_the_best(train, quick):
     # reproducible: same rows and seed, same scores
     again = tuning.tune_lightgbm(train[train["year"] <= 1975])
     assert again.scores.equals(result.scores)
+    # fewer validation blocks on request (benchmarks/lightgbm_levers.py --inner-blocks): the last ones
+    (last,) = tuning.tune_lightgbm(train[train["year"] <= 1975], n_blocks=1).blocks
+    assert last == result.blocks[-1]
 
 
 def test_a_fold_without_given_hyperparameters_is_tuned_on_its_training_years(small_table, quick):
