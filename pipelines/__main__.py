@@ -1,3 +1,3 @@
-from foedus.cli import main
+from foedus.launch import main
 
 main()
