@@ -1,3 +1,3 @@
-from foedus.launch import main
+from foedus.cli import main
 
 main()

@@ -12,13 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from foedus.features.config import Paths
-from foedus.features.memory import huge_pages_setting
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# malloc with transparent huge pages, as the foedus command has (foedus.features.memory): for
-# pytest-xdist's workers, started after this file is read, and every process a test starts
-os.environ.update(huge_pages_setting())
 
 
 @pytest.fixture(scope="session")
