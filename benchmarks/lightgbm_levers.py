@@ -14,7 +14,7 @@ hist-gradient-boosting`` measures the same for scikit-learn's ensemble, whose sa
 weighted back to the whole data (benchmarks/results/levers-hist-gradient-boosting/ and
 hist-gradient-boosting_levers.json). The tables are built first
 if needed. Run on demand: `.venv/bin/python benchmarks/lightgbm_levers.py [--rates 1,0.3,0.1]
-[--seeds 7,8,9] [--workers 2] [--inner-blocks 2]`.
+[--seeds 7,8,9] [--workers 2] [--inner-blocks 2] [--rounds 50,100,200 --learning-rate 0.1]`.
 """
 
 from __future__ import annotations
@@ -45,10 +45,12 @@ def _table(spec: str) -> pd.DataFrame:
 
 
 def run_task(spec: str, rate: float, seed: int, fold_name: str, model_name: str = "lightgbm",
-             n_blocks: int | None = None) -> dict:
+             n_blocks: int | None = None, rounds: tuple[int, ...] | None = None,
+             learning_rate: float | None = None) -> dict:
     """One (label, rate, seed, fold): tune, fit, forecast; the forecasts and what it cost.
     ``model_name`` hist-gradient-boosting: fitted on the sample, weighted back (no tuning).
-    ``n_blocks``: LightGBM's validation blocks (default ``tuning.INNER_BLOCKS``)."""
+    ``n_blocks``: LightGBM's validation blocks (default ``tuning.INNER_BLOCKS``); ``rounds`` and
+    ``learning_rate``: its round counts and learning rate (default ``tuning.ROUNDS``, the estimator's)."""
     from foedus.models.backtest import fold_slices
     from foedus.models.estimators import LightGBMOnset, hist_gradient_boosting
     from foedus.models.folds import parse_folds
@@ -64,7 +66,8 @@ def run_task(spec: str, rate: float, seed: int, fold_name: str, model_name: str 
             chosen = {}
             model = hist_gradient_boosting(seed, negative_rate=rate).fit(train, y)
         else:
-            chosen = tune_lightgbm(train, seed=seed, negative_rate=rate, n_blocks=n_blocks or INNER_BLOCKS).params
+            chosen = tune_lightgbm(train, seed=seed, negative_rate=rate, n_blocks=n_blocks or INNER_BLOCKS,
+                                   rounds=rounds, learning_rate=learning_rate).params
             model = LightGBMOnset(seed=seed, **{**chosen, "num_threads": 1}).fit(train, y)
         probability = model.predict_proba(test)[:, 1]
     return {"spec": spec, "rate": rate, "seed": seed, "fold": fold_name, "params": chosen,
@@ -117,14 +120,21 @@ def main() -> None:
     parser.add_argument("--model", default="lightgbm", choices=("lightgbm", "hist-gradient-boosting"))
     parser.add_argument("--inner-blocks", type=int, default=None,
                         help="LightGBM's validation blocks in each fold's tuning (default: tuning.INNER_BLOCKS)")
+    parser.add_argument("--rounds", default=None, help="LightGBM's round counts to tune, e.g. 50,100,200 "
+                        "(default: tuning.ROUNDS)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="LightGBM's learning rate (default: the estimator's)")
     args = parser.parse_args()
+    rounds = tuple(int(r) for r in args.rounds.split(",")) if args.rounds else None
     from foedus.models.folds import DEFAULT_FOLDS
 
     rates = [float(r) for r in args.rates.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     specs = args.labels.split(",")
     folds = [f.name for f in DEFAULT_FOLDS]
-    variant = f"-blocks{args.inner_blocks}" if args.inner_blocks else ""
+    variant = (f"-blocks{args.inner_blocks}" if args.inner_blocks else "") + (
+        f"-rounds{'_'.join(map(str, rounds))}" if rounds else "") + (
+        f"-lr{str(args.learning_rate).replace('.', 'p')}" if args.learning_rate else "")
     suffix = ("" if args.model == "lightgbm" else f"-{args.model}") + variant
     folder = OUT / f"levers{suffix}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,7 +144,8 @@ def main() -> None:
     todo = [(spec, rate, seed, fold) for rate in rates for seed in seeds for spec in specs for fold in reversed(folds)
             if not (folder / f"{_key(spec, rate, seed, fold)}.parquet").exists()]
     with ProcessPoolExecutor(args.workers, initializer=_one_thread_worker) as pool:
-        futures = {pool.submit(run_task, *task, args.model, args.inner_blocks): task for task in todo}
+        futures = {pool.submit(run_task, *task, args.model, args.inner_blocks, rounds, args.learning_rate): task
+                   for task in todo}
         for future in as_completed(futures):
             result = future.result()
             key = folder / _key(*futures[future])

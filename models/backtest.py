@@ -287,13 +287,15 @@ def forget_tables() -> None:
     release_free_memory()
 
 
-def load_table(ref: TableRef) -> pd.DataFrame:
+def load_table(ref: TableRef, keep: int = KEPT_TABLES) -> pd.DataFrame:
     """The table ``ref`` names, read once per process from the very bytes whose SHA-256 was
-    checked: a table rebuilt or damaged since the backtest was planned is refused, not used."""
+    checked: a table rebuilt or damaged since the backtest was planned is refused, not used.
+    ``keep``: how many tables this process holds after it, this one included (1: only this)."""
     if ref in _tables:
         _tables.move_to_end(ref)
+        _forget_oldest(keep)
         return _tables[ref]
-    _forget_oldest(KEPT_TABLES - 1)  # before the read: never one table more than kept
+    _forget_oldest(keep - 1)  # before the read: never one table more than kept
     host = socket.gethostname()
     try:
         data = Path(ref.path).read_bytes()
@@ -421,7 +423,8 @@ def run_backtests(plans: Sequence[BacktestPlan], ex, finals: Sequence[FinalTask]
             if len(folds[k]) == len(plan.folds):
                 results = [folds[k][j] for j in sorted(folds[k])]  # in fold order
                 folds[k] = {}
-                done = assemble(load_table(plan.table), plan.model, results, plan.horizon, seed=plan.seed,
+                # this process assembles and logs one label at a time (its tasks may read both)
+                done = assemble(load_table(plan.table, keep=1), plan.model, results, plan.horizon, seed=plan.seed,
                                 params=plan.params, label_spec=plan.label_spec)
                 done.sweep = plan.sweep
                 yield k, done

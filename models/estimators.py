@@ -207,8 +207,8 @@ class LightGBMOnset(ClassifierMixin, BaseEstimator):
     ``foedus.models.tuning``.
     """
 
-    def __init__(self, learning_rate=0.05, num_leaves=15, min_child_samples=200, feature_fraction=0.8,
-                 bagging_fraction=0.8, lambda_l2=10.0, n_rounds=400, climate=CLIMATE, exclude=TIME_TREND,
+    def __init__(self, learning_rate=0.1, num_leaves=15, min_child_samples=200, feature_fraction=0.8,
+                 bagging_fraction=0.8, lambda_l2=10.0, n_rounds=200, climate=CLIMATE, exclude=TIME_TREND,
                  seed=DEFAULT_SEED, num_threads=2, negative_rate=NEGATIVE_RATE):
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves

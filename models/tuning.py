@@ -30,7 +30,7 @@ GRID = (
     {"num_leaves": 15, "min_child_samples": 200},
     {"num_leaves": 31, "min_child_samples": 100},
 )
-ROUNDS = (100, 200, 400)
+ROUNDS = (50, 100, 200)
 # whether last year's alliance climate sets the level (``LightGBMOnset``): it helps where bursts
 # of the label's type carry over to the next year, and costs no extra fit to check
 CLIMATES = (CLIMATE, None)
@@ -56,14 +56,20 @@ def inner_blocks(years: np.ndarray, horizon: int = 1, n: int = INNER_BLOCKS,
 
 
 def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int = 1,
-                  negative_rate: float = NEGATIVE_RATE, n_blocks: int = INNER_BLOCKS) -> Tuning:
+                  negative_rate: float = NEGATIVE_RATE, n_blocks: int = INNER_BLOCKS,
+                  rounds: tuple[int, ...] | None = None, learning_rate: float | None = None) -> Tuning:
     """Choose LightGBM's tree size and rounds on the last ``n_blocks`` validation blocks inside
-    ``train`` (labelled rows); every candidate, and the chosen parameters, with ``negative_rate``."""
+    ``train`` (labelled rows); every candidate, and the chosen parameters, with ``negative_rate``.
+    ``rounds`` (default ``ROUNDS``) and ``learning_rate`` (default the estimator's) are for
+    measuring other settings (``benchmarks/lightgbm_levers.py``); a learning rate given is
+    among the chosen parameters."""
+    rounds = ROUNDS if rounds is None else tuple(rounds)
+    rate = {} if learning_rate is None else {"learning_rate": learning_rate}
     years = train["year"].to_numpy()
     y = train["onset"].astype(int).to_numpy()
     scored_rows = continuing(train)
     blocks = inner_blocks(years, horizon, n_blocks)
-    forecasts = {(i, r, c): [] for i in range(len(GRID)) for r in ROUNDS for c in CLIMATES}
+    forecasts = {(i, r, c): [] for i in range(len(GRID)) for r in rounds for c in CLIMATES}
     truth = []
     for block in blocks:
         fit_rows, in_block = split(train, block, horizon)  # the outer folds' rule, inside the training years
@@ -74,9 +80,9 @@ def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int
         fit_on, forecast = train[fit_rows], train[scored]
         data = LightGBMOnset(seed=seed, negative_rate=negative_rate).tree_data(fit_on, y[fit_rows])  # binned once
         for i, size in enumerate(GRID):
-            model = LightGBMOnset(**size, n_rounds=max(ROUNDS), seed=seed, negative_rate=negative_rate)
+            model = LightGBMOnset(**size, **rate, n_rounds=max(rounds), seed=seed, negative_rate=negative_rate)
             model.fit(fit_on, y[fit_rows], tree_data=data)
-            for r, score in model.tree_scores(forecast, ROUNDS).items():
+            for r, score in model.tree_scores(forecast, rounds).items():
                 for c in CLIMATES:
                     forecasts[i, r, c].append(model.proba_of_scores(forecast, score, climate=c is not None))
     observed = np.concatenate(truth) if truth else np.array([], dtype=int)
@@ -89,7 +95,7 @@ def tune_lightgbm(train: pd.DataFrame, *, seed: int = DEFAULT_SEED, horizon: int
         best = scores.loc[scores["average_precision"].idxmax()]  # first of equals: smaller, fewer
         params = {**{k: int(best[k]) for k in ("num_leaves", "min_child_samples", "n_rounds")},
                   "climate": best["climate"] if isinstance(best["climate"], str) else None,
-                  "negative_rate": negative_rate}
+                  "negative_rate": negative_rate, **rate}
     else:  # no onset on continuing dyads in any block: the estimator's defaults
-        params = {"negative_rate": negative_rate}
+        params = {"negative_rate": negative_rate, **rate}
     return Tuning(params, scores, blocks)

@@ -133,6 +133,14 @@ def test_a_table_is_read_once_per_process_and_only_with_its_checksum(tmp_path, m
                         lambda data: held.append(len(backtest_module._tables)) or pd.read_parquet(data))
     assert load_table(ref) is not first and held == [backtest_module.KEPT_TABLES - 1]
     assert len(backtest_module._tables) == backtest_module.KEPT_TABLES and ref in backtest_module._tables
+    # a process that works on one table at a time (the foedus process logging) keeps only it
+    assert load_table(ref, keep=1) is not None and list(backtest_module._tables) == [ref]
+    second = tmp_path / "second.parquet"
+    pd.DataFrame({"ccode1": [2], "ccode2": [365], "year": [1919]}).to_parquet(second)
+    other = TableRef(str(second), hashlib.sha256(second.read_bytes()).hexdigest())
+    held.clear()
+    assert list(load_table(other, keep=1)["ccode2"]) == [365] and held == [0]  # ref forgotten before the read
+    assert list(backtest_module._tables) == [other]
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,11 @@ def test_tuning_scores_every_candidate_and_keeps_the_best(train, quick):
     # fewer validation blocks on request (benchmarks/lightgbm_levers.py --inner-blocks): the last ones
     (last,) = tuning.tune_lightgbm(train[train["year"] <= 1975], n_blocks=1).blocks
     assert last == result.blocks[-1]
+    # other round counts and learning rate on request (--rounds, --learning-rate): scored, and the
+    # rate is among the chosen parameters
+    other = tuning.tune_lightgbm(train[train["year"] <= 1975], rounds=(10, 30), learning_rate=0.2)
+    assert set(other.scores["n_rounds"]) == {10, 30} and other.params["learning_rate"] == 0.2
+    assert not other.scores["average_precision"].equals(result.scores["average_precision"])
 
 
 def test_a_fold_without_given_hyperparameters_is_tuned_on_its_training_years(small_table, quick):
