@@ -408,11 +408,13 @@ def run_backtests(plans: Sequence[BacktestPlan], ex, finals: Sequence[FinalTask]
     ``on_final(index, fit)`` when done."""
     tasks = [(k, plan, task) for k, plan in enumerate(plans) for task in plan.tasks()]
     folds: list[dict[int, FoldResult]] = [{} for _ in plans]
+    light = all(model_spec(m).light for m in [*(p.model for p in plans), *(f.model for f in finals)])
+    # where workers compute, this process assembles (and its caller logs) one table at a time;
+    # where it computes too, it keeps what its next tasks read
+    keep = KEPT_TABLES if ex.runs_here(len(tasks) + len(finals), light) else 1
     outcomes = ex.imap_unordered(run_task, [task for *_, task in tasks] + list(finals),
                                  [plan.priority(task.fold) for _, plan, task in tasks]
-                                 + [final.priority for final in finals],
-                                 light=all(model_spec(m).light for m in [*(p.model for p in plans),
-                                                                         *(f.model for f in finals)]))
+                                 + [final.priority for final in finals], light=light)
     try:
         for i, result in outcomes:
             if i >= len(tasks):
@@ -423,8 +425,7 @@ def run_backtests(plans: Sequence[BacktestPlan], ex, finals: Sequence[FinalTask]
             if len(folds[k]) == len(plan.folds):
                 results = [folds[k][j] for j in sorted(folds[k])]  # in fold order
                 folds[k] = {}
-                # this process assembles and logs one label at a time (its tasks may read both)
-                done = assemble(load_table(plan.table, keep=1), plan.model, results, plan.horizon, seed=plan.seed,
+                done = assemble(load_table(plan.table, keep=keep), plan.model, results, plan.horizon, seed=plan.seed,
                                 params=plan.params, label_spec=plan.label_spec)
                 done.sweep = plan.sweep
                 yield k, done

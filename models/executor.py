@@ -114,6 +114,12 @@ class Executor:
             return self._jobs
         return len(self._client.scheduler_info(n_workers=-1)["workers"])
 
+    def runs_here(self, n_tasks: int, light: bool = False) -> bool:
+        """Would ``imap_unordered`` run ``n_tasks`` tasks in this process? Serially, yes; and a
+        lone task, or light ones, are not worth a cluster's start (seconds, and the workers'
+        memory): they run here unless the local cluster is up already."""
+        return self.kind == "serial" or (self.kind == "local" and self._client is None and (n_tasks <= 1 or light))
+
     def map(self, fn: Callable, tasks: Iterable, priorities: Sequence[int] | None = None) -> list:
         """``[fn(task) for task in tasks]``, run by the executor."""
         results: list = [None] * len(tasks := list(tasks))
@@ -130,9 +136,7 @@ class Executor:
         they when the caller stops early. ``light``: the tasks take seconds each, and run here
         unless the local cluster is already up."""
         tasks = list(tasks)
-        # a lone task, or light ones, are not worth a cluster's start (seconds, and the workers'
-        # memory): they run here, as in serial
-        if self.kind == "serial" or (self.kind == "local" and self._client is None and (len(tasks) <= 1 or light)):
+        if self.runs_here(len(tasks), light):
             yield from ((i, fn(task)) for i, task in enumerate(tasks))
             return
         from distributed import as_completed

@@ -223,10 +223,9 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
             plan, (i, provenance, invocation) = plans[k], owners[k]
             request = requests[i]
             if request.log:
-                table = load_table(plan.table, keep=1)  # one label's table at a time here
-                result.run_id = log_backtest(result, table, request.spec, provenance=provenance, root=paths.root,
-                                             invocation=invocation, log_models=request.log_models, reuse_key=keys[k])
-                del table
+                result.run_id = log_backtest(result, load_table(plan.table), request.spec, provenance=provenance,
+                                             root=paths.root, invocation=invocation,
+                                             log_models=request.log_models, reuse_key=keys[k])
             if on_model is not None:
                 on_model(result)
             done[k] = result if keep_forecasts or result.run_id is None else result.released()

@@ -83,11 +83,15 @@ def test_a_local_cluster_has_no_more_workers_than_tasks_and_a_lone_task_runs_her
 
 def test_light_tasks_run_here_unless_the_local_cluster_is_already_up():
     with executor(jobs=2) as ex:
+        assert ex.runs_here(3, light=True) and ex.runs_here(1) and not ex.runs_here(2)  # as it then does
         light = dict(ex.imap_unordered(square_or_fail, [1, 2, 3], light=True))
         assert {where["worker_pid"] for _, where in light.values()} == {str(os.getpid())} and ex.workers == 2
         ex.map(square_or_fail, [4, 5])  # starts the cluster
+        assert not ex.runs_here(2, light=True)
         light = dict(ex.imap_unordered(square_or_fail, [6, 7], light=True))
         assert str(os.getpid()) not in {where["worker_pid"] for _, where in light.values()}
+    with executor(jobs=1) as ex:
+        assert ex.runs_here(5)
 
 
 def test_a_backtest_asks_for_light_tasks_only_when_every_model_and_final_fit_is_light():
@@ -96,6 +100,9 @@ def test_a_backtest_asks_for_light_tasks_only_when_every_model_and_final_fit_is_
     from foedus.models.folds import Fold
 
     class Recorder:  # an executor that notes what it is asked and runs nothing
+        def runs_here(self, n_tasks, light=False):
+            return False
+
         def imap_unordered(self, fn, tasks, priorities=None, light=False):
             self.light = light
             yield from ()
