@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import sys
 from functools import lru_cache
 
 
@@ -24,12 +23,7 @@ def _malloc_trim():
 
 
 def release_free_memory() -> None:
-    """Return freed heap memory to the OS where the C library can (glibc's ``malloc_trim``), and
-    what Arrow's memory pool keeps of freed buffers (a built table read from Parquet lives in
-    that pool: once forgotten, its 0.55 GB stayed in the process until the pool's next use)."""
+    """Return freed heap memory to the OS where the C library can (glibc's ``malloc_trim``)."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
-    arrow = sys.modules.get("pyarrow")  # not imported for this: a process without Arrow has nothing there
-    if arrow is not None:
-        arrow.default_memory_pool().release_unused()
