@@ -224,8 +224,8 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
             request = requests[i]
             if request.log:
                 result.run_id = log_backtest(result, load_table(plan.table), request.spec, provenance=provenance,
-                                             root=paths.root, invocation=invocation,
-                                             log_models=request.log_models, reuse_key=keys[k])
+                                             root=paths.root, invocation=invocation, log_models=request.log_models,
+                                             reuse_key=keys[k])
             if on_model is not None:
                 on_model(result)
             done[k] = result if keep_forecasts or result.run_id is None else result.released()
