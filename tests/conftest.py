@@ -43,6 +43,16 @@ def paths(tmp_path_factory, mirror) -> Paths:
 
 
 @pytest.fixture(scope="session")
+def built(paths, tmp_path_factory):
+    """``built(spec, for_year=None)``: the full build of ``spec`` in the session's data folder
+    (its Parquet path), computed once per session whichever worker asks first
+    (tests/shared_once.py)."""
+    from tests.shared_once import shared_build
+
+    return lambda spec, for_year=None: shared_build(tmp_path_factory, paths, spec, for_year)
+
+
+@pytest.fixture(scope="session")
 def registry(paths):
     from foedus.features.states import load_registry
 

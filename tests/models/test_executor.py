@@ -151,11 +151,9 @@ def test_a_table_is_read_once_per_process_and_only_with_its_checksum(tmp_path, m
 
 
 @pytest.fixture(scope="module")
-def defense(paths):
+def defense(paths, built):
     """The built defense table in the session's data folder (reused by every later build)."""
-    from foedus.jobs import build
-
-    build(SPEC, paths=paths)
+    built(SPEC)
     return paths
 
 

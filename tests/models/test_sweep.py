@@ -21,10 +21,11 @@ TRIALS = 2
 
 
 @pytest.fixture(scope="module")
-def defense(paths):
+def defense(paths, built):
     """The built defense table as tasks name it."""
     from foedus.features.build import ensure_built
 
+    built(SPEC)
     path, provenance = ensure_built(SPEC, paths=paths)
     return TableRef.of(path, provenance)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.pipelines.cli_helpers import tracking_store
@@ -13,25 +11,31 @@ FAST = {"n_rounds": 60}
 
 
 @pytest.fixture(scope="session")
-def trained_store(paths, tmp_path_factory):
+def trained_store(paths, built, tmp_path_factory):
     """The full build of atop:any:1 and a registered champion (a small LightGBM, with the
-    latest backtest logged), in a tracking store of its own: trained once, for every module
-    that scores (about 90 s)."""
-    from foedus.features.build import build
+    latest backtest logged), in a tracking store of its own: trained once per session, whichever
+    worker asks first (about 40 s; the scoring tests only read it), for every module that scores."""
+    from foedus.features.build import build, ensure_built
     from foedus.features.labels import as_label_spec
-    from foedus.models.backtest import run_backtest
-    from foedus.models.experiment import log_backtest, train_final
-    from foedus.models.folds import Fold
 
-    folder = tmp_path_factory.mktemp("store")
-    with tracking_store(folder):
-        spec = as_label_spec(SPEC)
-        built = build(spec, paths=paths)
-        provenance = json.loads(built.path.with_suffix(".json").read_text())
-        result = run_backtest(built.table, "lightgbm", (Fold(2010, 2018),), params=FAST, label_spec=SPEC)
-        log_backtest(result, built.table, spec, provenance=provenance, root=folder, log_models=False)
-        train_final(built.table, spec, "lightgbm", provenance=provenance, root=folder, params=FAST)
-    return {"folder": folder, "table": built.table}
+    from tests.shared_once import once
+
+    spec = as_label_spec(SPEC)
+    built(SPEC)  # the table the store is trained on, in this worker's data folder too
+    table = build(spec, paths=paths).table
+
+    def train(folder):
+        from foedus.models.backtest import run_backtest
+        from foedus.models.experiment import log_backtest, train_final
+        from foedus.models.folds import Fold
+
+        with tracking_store(folder):
+            _, provenance = ensure_built(spec, paths=paths)
+            result = run_backtest(table, "lightgbm", (Fold(2010, 2018),), params=FAST, label_spec=SPEC)
+            log_backtest(result, table, spec, provenance=provenance, root=folder, log_models=False)
+            train_final(table, spec, "lightgbm", provenance=provenance, root=folder, params=FAST)
+
+    return {"folder": once(tmp_path_factory, "trained-store", train), "table": table}
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,14 @@ what the fault and concurrency tests start from and check."""
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from tests.pipelines.cli_helpers import ROOT, foedus_here, seeded_store
+from tests.pipelines.cli_helpers import ROOT, seeded_store
 
 SPEC = "atop:defense:1"
 EXPERIMENT = "foedus-onset-atop_defense_h1"
@@ -20,21 +18,17 @@ REGISTERED = "foedus-onset-atop_defense_h1"
 FOLDS = "1990-1994,1995-1999"  # two short test blocks: a backtest of base-rate takes seconds
 
 
-_BUILT: list[Path] = []  # this process's data folder with the defense table built (built_data)
-
-
-def built_data(folder: Path, raw: Path) -> Path:
-    """``folder/data`` with the raw files and the built defense table: a copy of a data folder
-    built once per test process by ``foedus build`` (the copy's build is found, not redone)."""
-    if not _BUILT:
-        made = Path(tempfile.mkdtemp(prefix="foedus-built-"))
-        atexit.register(shutil.rmtree, made, True)
-        shutil.copytree(raw, made / "raw")
-        result = foedus_here("build", "-l", SPEC, env_extra=env_for(made, made / "unused-store", seed=False))
-        assert result.returncode == 0, result.stderr
-        _BUILT.append(made)
+def built_data(folder: Path, paths, built) -> Path:
+    """``folder/data``: the session's raw files, their readers' caches and the built defense
+    table (``built``, the session fixture: built once per session), copied; foedus finds the
+    build by its key and checksum rather than compute it again."""
+    table = built(SPEC)
     data = folder / "data"
-    shutil.copytree(_BUILT[0], data)
+    shutil.copytree(paths.raw, data / "raw")
+    shutil.copytree(paths.interim, data / "interim")
+    (data / "processed").mkdir()
+    for item in (table, table.with_suffix(".json")):
+        shutil.copy2(item, data / "processed" / item.name)
     return data
 
 

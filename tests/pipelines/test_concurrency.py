@@ -26,8 +26,8 @@ AT_ONCE = "base-rate"  # what each of the processes at once backtests: the store
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, paths):
-    return built_data(tmp_path_factory.mktemp("concurrency"), paths.raw)
+def data(tmp_path_factory, paths, built):
+    return built_data(tmp_path_factory.mktemp("concurrency"), paths, built)
 
 
 def backtests_at_once(n: int, env: dict) -> list[tuple[int, str, str]]:

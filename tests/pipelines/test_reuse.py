@@ -15,8 +15,8 @@ MODELS = "base-rate,logit-threat"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, paths):
-    return built_data(tmp_path_factory.mktemp("reuse"), paths.raw)
+def data(tmp_path_factory, paths, built):
+    return built_data(tmp_path_factory.mktemp("reuse"), paths, built)
 
 
 def cli(*args, env):

@@ -18,8 +18,8 @@ TRIALS = 2
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, paths):
-    return built_data(tmp_path_factory.mktemp("sweep"), paths.raw)
+def data(tmp_path_factory, paths, built):
+    return built_data(tmp_path_factory.mktemp("sweep"), paths, built)
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,7 @@ def _server(*args, env: dict, state: Path):
 
 
 @pytest.mark.postgres
-def test_two_researchers_backtest_at_once_and_one_trains_through_a_postgresql_tracking_server(tmp_path, paths):
+def test_two_researchers_backtest_at_once_and_one_trains_through_a_postgresql_tracking_server(tmp_path, paths, built):
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -158,7 +158,7 @@ def test_two_researchers_backtest_at_once_and_one_trains_through_a_postgresql_tr
         starting = start("server", "start", "--port", "0", "--workers", "2", "--artifacts", str(served),
                          "--state", str(state), env=server_env)
         launched.append(starting)
-        data = built_data(tmp_path, paths.raw)
+        data = built_data(tmp_path, paths, built)
         said, complaints = starting.communicate(timeout=180)
         assert starting.returncode == 0, said + complaints
         uri = re.search(r"export MLFLOW_TRACKING_URI=(http://127\.0\.0\.1:\d+)$", said, re.M)[1]

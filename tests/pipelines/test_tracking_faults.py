@@ -23,8 +23,8 @@ from tests.pipelines.store_helpers import (
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, paths):
-    return built_data(tmp_path_factory.mktemp("faults"), paths.raw)
+def data(tmp_path_factory, paths, built):
+    return built_data(tmp_path_factory.mktemp("faults"), paths, built)
 
 
 def cli(*args, env):
