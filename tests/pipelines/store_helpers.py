@@ -25,7 +25,8 @@ def built_data(folder: Path, paths, built) -> Path:
     table = built(SPEC)
     data = folder / "data"
     shutil.copytree(paths.raw, data / "raw")
-    shutil.copytree(paths.interim, data / "interim")
+    if paths.interim.is_dir():  # none yet in a worker whose first build was copied from another's
+        shutil.copytree(paths.interim, data / "interim")
     (data / "processed").mkdir()
     for item in (table, table.with_suffix(".json")):
         shutil.copy2(item, data / "processed" / item.name)
