@@ -1,7 +1,7 @@
 """Work done once per test session, by whichever xdist worker needs it first: the others wait
 for it, then use what it left in a folder every worker of the session shares. A build or a
-trained store is deterministic (the same code, data and seed give the same bytes), so a second
-worker doing it again would only spend minutes of the suite."""
+trained store is reproducible (the same code, data and seed give the same table and the same
+model), so a second worker doing it again would only spend minutes of the suite."""
 
 from __future__ import annotations
 
