@@ -45,7 +45,7 @@ def paths(tmp_path_factory, mirror) -> Paths:
 @pytest.fixture(scope="session")
 def built(paths, tmp_path_factory):
     """``built(spec, for_year=None)``: the full build of ``spec`` in the session's data folder
-    (its Parquet path), computed once per session whichever worker asks first
+    (its Parquet path and provenance), computed once per session whichever worker asks first
     (tests/shared_once.py)."""
     from tests.shared_once import shared_build
 

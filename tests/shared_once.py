@@ -34,10 +34,11 @@ def once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
     return folder
 
 
-def shared_build(tmp_path_factory, paths, spec: str, for_year: int | None = None) -> Path:
+def shared_build(tmp_path_factory, paths, spec: str, for_year: int | None = None) -> tuple[Path, dict]:
     """The full build of ``spec`` in ``paths``' data folder: built once per session (in the data
     folder of the first worker that asks), then copied into each other worker's, where its build
-    key and checksum make ``build`` find it rather than compute it again. Its Parquet path."""
+    key and checksum make ``build`` find it rather than compute it again. Its Parquet path and
+    sidecar provenance, as ``ensure_built`` gives them."""
     from foedus.features.build import ensure_built
 
     def make(folder: Path) -> None:
@@ -50,5 +51,4 @@ def shared_build(tmp_path_factory, paths, spec: str, for_year: int | None = None
     for item in sorted(folder.glob("*.parquet")) + sorted(folder.glob("*.json")):  # the sidecar last
         if not (paths.processed / item.name).exists():
             shutil.copy2(item, paths.processed / item.name)
-    path, _ = ensure_built(spec, for_year=for_year, paths=paths)
-    return path
+    return ensure_built(spec, for_year=for_year, paths=paths)

@@ -23,11 +23,7 @@ TRIALS = 2
 @pytest.fixture(scope="module")
 def defense(paths, built):
     """The built defense table as tasks name it."""
-    from foedus.features.build import ensure_built
-
-    built(SPEC)
-    path, provenance = ensure_built(SPEC, paths=paths)
-    return TableRef.of(path, provenance)
+    return TableRef.of(*built(SPEC))
 
 
 def scrambled_from(ref: TableRef, first_year: int, folder, seed: int = 1) -> TableRef:

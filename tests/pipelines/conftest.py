@@ -15,13 +15,13 @@ def trained_store(paths, built, tmp_path_factory):
     """The full build of atop:any:1 and a registered champion (a small LightGBM, with the
     latest backtest logged), in a tracking store of its own: trained once per session, whichever
     worker asks first (about 40 s; the scoring tests only read it), for every module that scores."""
-    from foedus.features.build import build, ensure_built
+    from foedus.features.build import build
     from foedus.features.labels import as_label_spec
 
     from tests.shared_once import once
 
     spec = as_label_spec(SPEC)
-    built(SPEC)  # the table the store is trained on, in this worker's data folder too
+    _, provenance = built(SPEC)  # the table the store is trained on, in this worker's data folder too
     table = build(spec, paths=paths).table
 
     def train(folder):
@@ -30,7 +30,6 @@ def trained_store(paths, built, tmp_path_factory):
         from foedus.models.folds import Fold
 
         with tracking_store(folder):
-            _, provenance = ensure_built(spec, paths=paths)
             result = run_backtest(table, "lightgbm", (Fold(2010, 2018),), params=FAST, label_spec=SPEC)
             log_backtest(result, table, spec, provenance=provenance, root=folder, log_models=False)
             train_final(table, spec, "lightgbm", provenance=provenance, root=folder, params=FAST)

@@ -22,7 +22,7 @@ def built_data(folder: Path, paths, built) -> Path:
     """``folder/data``: the session's raw files, their readers' caches and the built defense
     table (``built``, the session fixture: built once per session), copied; foedus finds the
     build by its key and checksum rather than compute it again."""
-    table = built(SPEC)
+    table, _ = built(SPEC)
     data = folder / "data"
     shutil.copytree(paths.raw, data / "raw")
     if paths.interim.is_dir():  # none yet in a worker whose first build was copied from another's
