@@ -32,6 +32,11 @@ Names are imported lazily, so ``import foedus.features`` never loads the CLI or 
 
 from importlib import import_module
 
+from foedus.features.memory import avoid_huge_page_stalls
+
+# before numpy is imported, so that every foedus process and its workers allocate without stalls
+avoid_huge_page_stalls()
+
 __version__ = "0.1.0"
 
 _API = {
