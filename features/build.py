@@ -195,17 +195,18 @@ def _write(table: pd.DataFrame, path: Path, provenance: dict) -> None:
     write_atomic(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(provenance, indent=2)))
 
 
-def ensure_built(spec: LabelSpec | str, *, for_year: int | None = None,
-                 paths: Paths | None = None) -> tuple[Path, dict]:
-    """The full table of ``spec`` (of the present-day model for ``for_year`` if given; built
-    first if no identical build exists): its Parquet path and its sidecar provenance, without
-    reading the table."""
+def ensure_built(spec: LabelSpec | str, *, for_year: int | None = None, first: int = FIRST_YEAR,
+                 last: int = LAST_YEAR, paths: Paths | None = None) -> tuple[Path, dict]:
+    """The table of ``spec``, years ``first..last`` (default all; of the present-day model for
+    ``for_year`` if given; built first if no identical build exists): its Parquet path and its
+    sidecar provenance, without reading the table."""
     paths = paths or Paths.discover()
     spec = as_label_spec(spec)
-    path = output_path(spec, FIRST_YEAR, LAST_YEAR, paths, for_year=for_year)
-    key = build_provenance(spec, FIRST_YEAR, LAST_YEAR, families_for(spec), paths, for_year)["build_key"]
+    first, last = check_span(first, last)
+    path = output_path(spec, first, last, paths, for_year=for_year)
+    key = build_provenance(spec, first, last, families_for(spec), paths, for_year)["build_key"]
     if not reusable(path, key, quiet=True):  # build() checks again under its lock, and says why it rebuilds
-        build(spec, for_year=for_year, paths=paths)
+        build(spec, first, last, for_year=for_year, paths=paths)
     return path, json.loads(path.with_suffix(".json").read_text())
 
 

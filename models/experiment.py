@@ -20,6 +20,7 @@ import pandas as pd
 from foedus.features.errors import FoedusError
 from foedus.features.faults import kill_point
 from foedus.features.universe import DYAD_YEAR
+from foedus.features.years import FIRST_YEAR, LAST_YEAR
 from foedus.models import plots, run_view
 from foedus.models.backtest import BacktestResult, fit_final, slice_metrics
 from foedus.models.catalogue import DEFAULT_SEED, make_model
@@ -62,6 +63,12 @@ def _present_tags(provenance: dict) -> dict[str, str]:
     return {"for_year": str(vintage["target"]), "staleness_profile": vintage["profile"]}
 
 
+def table_years(provenance: dict) -> str:
+    """The years of a run's table, ``"1816-2024"`` for the whole (``foedus backtest --first/--last``)."""
+    first, last = provenance.get("years") or (FIRST_YEAR, LAST_YEAR)
+    return f"{first}-{last}"
+
+
 def run_tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
     """What a run is, what reproduces it (code, data, libraries) and which process owns it."""
     code = provenance.get("code", {})
@@ -73,6 +80,7 @@ def run_tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
         "git_commit": str(code.get("git_commit")),
         "data_digest": data_digest(provenance.get("sources", {})),
         "build_key": str(provenance.get("build_key")),
+        "years": table_years(provenance),
         **environment().tags(),
         **owner_tags(),
     }
@@ -256,11 +264,14 @@ def log_backtest(result: BacktestResult, table: pd.DataFrame, spec, *, provenanc
     return parent.info.run_id
 
 
-def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = None, *, sweep: bool = False):
+def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = None, *, sweep: bool = False,
+                    years: tuple[int, int] = (FIRST_YEAR, LAST_YEAR)):
     """The newest finished backtest parent run of ``model_name`` under ``spec`` (of its
-    present-day model for ``for_year`` if given), or None. ``sweep``: the newest whose folds
-    used the best parameters of their sweep studies (``hyperparameters = sweep``); otherwise
-    the newest that did not (a model is judged by a backtest of the same parameters' origin)."""
+    present-day model for ``for_year`` if given) on a table of ``years``, or None. ``sweep``:
+    the newest whose folds used the best parameters of their sweep studies (``hyperparameters
+    = sweep``); otherwise the newest that did not (a model is judged by a backtest of the same
+    parameters' origin, on the same years). A run from before the ``years`` tag was on them all."""
+    span = table_years({"years": years})
     present = "" if for_year is None else f" and tags.for_year = '{for_year}'"
     runs = MlflowClient().search_runs(
         [experiment_id(spec, root, for_year is not None)],
@@ -268,7 +279,8 @@ def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = No
                       + present,
         order_by=["attributes.start_time DESC"], max_results=200,
     )
-    return next((run for run in runs if (run.data.tags.get("hyperparameters") == SWEPT) == sweep), None)
+    return next((run for run in runs if (run.data.tags.get("hyperparameters") == SWEPT) == sweep
+                 and run.data.tags.get("years", f"{FIRST_YEAR}-{LAST_YEAR}") == span), None)
 
 
 def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict, root: Path, seed: int = DEFAULT_SEED,
@@ -290,13 +302,17 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
     ``fitted``: the ``FinalFit`` of exactly this table, model, seed and parameters, computed
     elsewhere (the main job fits final models beside the backtests); else it is fitted here."""
     target = target_year(provenance)
-    backtest_run = latest_backtest(spec, model_name, root, target, sweep=sweep is not None)
+    years = table_years(provenance)
+    first, last = (int(y) for y in years.split("-"))
+    backtest_run = latest_backtest(spec, model_name, root, target, sweep=sweep is not None, years=(first, last))
     if backtest_run is None:
         which, option = ("", "") if target is None else (f" for {target}", f" --for-year {target}")
         swept = (" with swept parameters", " --sweep") if sweep is not None else ("", "")
-        raise FoedusError(f"no finished backtest of {model_name}{swept[0]} for {spec}{which}: run "
-                          f"`foedus backtest -l {spec}{option} --models {model_name}{swept[1]}` first (the champion "
-                          "rule needs its average precision)")
+        span = ("", "") if (first, last) == (FIRST_YEAR, LAST_YEAR) else (f" on the years {years}",
+                                                                           f" --first {first} --last {last}")
+        raise FoedusError(f"no finished backtest of {model_name}{swept[0]} for {spec}{which}{span[0]}: run "
+                          f"`foedus backtest -l {spec}{option}{span[1]} --models {model_name}{swept[1]}` first (the "
+                          "champion rule needs its average precision)")
     key = reuse_key("train", build_key=provenance.get("build_key"), label_spec=str(spec), model=model_name,
                     params=params, seed=seed, sweep=sweep, label_delay=label_delay(spec, provenance),
                     profile=(provenance.get("vintage") or {}).get("profile"), backtest=backtest_run.info.run_id)
@@ -355,7 +371,7 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
 
 
 def compare_runs(root: Path, spec=None, last: int = 20) -> pd.DataFrame:
-    """The latest backtest runs, newest first: model, label spec, pooled AP on continuing dyads
+    """The latest backtest runs, newest first: model, label spec, the table's years, pooled AP on continuing dyads
     (the primary figure), their median onset percentile, all-rows AP pooled and as the mean of
     the folds, ROC-AUC, Brier."""
     client = MlflowClient()
@@ -364,7 +380,8 @@ def compare_runs(root: Path, spec=None, last: int = 20) -> pd.DataFrame:
     else:
         experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("foedus-onset-")]
     if not experiments:
-        return pd.DataFrame(columns=["model", "label_spec", "continuing_dyad_average_precision", "average_precision",
+        return pd.DataFrame(columns=["model", "label_spec", "years", "continuing_dyad_average_precision",
+                                     "average_precision",
                                      "mean_fold_average_precision", "median_onset_percentile", "roc_auc", "brier",
                                      "started",
                                      "run_id"])
@@ -374,6 +391,7 @@ def compare_runs(root: Path, spec=None, last: int = 20) -> pd.DataFrame:
     rows = [{
         "model": r.data.tags.get("model"),
         "label_spec": r.data.tags.get("label_spec"),
+        "years": r.data.tags.get("years", f"{FIRST_YEAR}-{LAST_YEAR}"),  # the table's (backtest --first/--last)
         "continuing_dyad_average_precision": run_view.run_metric(r, PRIMARY),
         "average_precision": run_view.run_metric(r, "all_rows_average_precision"),
         "median_onset_percentile": run_view.run_metric(r, "continuing_dyads_median_onset_percentile"),

@@ -14,7 +14,7 @@ from foedus.features.labels import DEFAULT_LABEL_SPEC
 from foedus.models.catalogue import DEFAULT_SEED, MAIN_JOB_MODELS, MODELS
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 app = typer.Typer(
     help="foedus: forecast formal military alliances between pairs of states.",
@@ -136,6 +136,15 @@ def _report_build(result) -> None:
     out.print(f"label spec {result.spec}: {how} {rows:,} dyad-years x {columns} columns to {result.path}")
 
 
+def _first_option(what: str):
+    return typer.Option(None, "--first", help=f"First year of the table {what} (default 1816), e.g. 1946 for the "
+                        "post-war system only; the fitted model never sees an earlier year.")
+
+
+def _last_option(what: str):
+    return typer.Option(None, "--last", help=f"Last year of the table {what} (default 2024).")
+
+
 FOR_YEAR_HELP = ("The present-day model for this target year (first year after the label data through next year): "
                  "every source as stale as it will be when forecasting that year.")
 
@@ -211,11 +220,12 @@ def _backtest_line(summary) -> str:
 
 
 def _print_compare(frame) -> None:
-    table = Table("model", "label spec", "continuing-dyad AP (pooled)", "median onset percentile",
-                  "all-rows AP (pooled)", "all-rows AP (mean of folds)", "ROC-AUC", "Brier", "started (UTC)", "run",
+    table = Table("model", "label spec", Column("years", no_wrap=True), "continuing-dyad AP (pooled)",
+                  "median onset percentile", "all-rows AP (pooled)", "all-rows AP (mean of folds)", "ROC-AUC", "Brier",
+                  "started (UTC)", "run",
                   title="Latest backtests: AP on continuing dyads first, the figure the champion rule uses")
     for row in frame.itertuples():
-        table.add_row(row.model, row.label_spec, _fmt(row.continuing_dyad_average_precision),
+        table.add_row(row.model, row.label_spec, row.years, _fmt(row.continuing_dyad_average_precision),
                       _fmt(row.median_onset_percentile, 1), _fmt(row.average_precision),
                       _fmt(row.mean_fold_average_precision), _fmt(row.roc_auc, 3), _fmt(row.brier, 5),
                       str(row.started)[:19], row.run_id)
@@ -236,12 +246,14 @@ def backtest(
     sweep: bool = typer.Option(False, "--sweep", help="LightGBM only: fit each fold with the best trial of the "
                                "`foedus sweep` study of the years before it, instead of its own grid tuning."),
     force: bool = _force_option("backtest"),
+    first: int | None = _first_option("backtested: every fold trains from it"),
+    last: int | None = _last_option("backtested: every fold lies inside it"),
 ) -> None:
     """Out-of-time backtest of each model, tracked in MLflow (parent run per model, nested run per fold)."""
     from foedus.jobs import backtest as backtest_job
 
     backtest_job(spec, models, folds, seed=seed, for_year=for_year, on_model=_print_backtest, jobs=jobs,
-                 scheduler=scheduler, sweep=sweep, force=force)
+                 scheduler=scheduler, sweep=sweep, force=force, first=first, last=last)
 
 
 @app.command()
@@ -255,15 +267,19 @@ def train(
     sweep: bool = typer.Option(False, "--sweep", help="LightGBM only: fit it with the best trial of the `foedus "
                                "sweep` study of every labelled year; judged by the latest `backtest --sweep`."),
     force: bool = _force_option("final model"),
+    first: int | None = _first_option("fitted on; judged by a backtest on the same years"),
+    last: int | None = _last_option("fitted on"),
 ) -> None:
     """Fit the final model on all labelled years and register it; 'champion' moves only if it beats the champion."""
+    from foedus.features.years import FIRST_YEAR, LAST_YEAR
     from foedus.jobs import train as train_job
 
     run_id, promotion = train_job(spec, model, seed=seed, for_year=for_year, on_backtest=_print_backtest,
-                                  sweep=sweep, force=force)
+                                  sweep=sweep, force=force, first=first, last=last)
     what = "" if for_year is None else f" (the present-day model for {for_year})"
+    span = "" if first is None and last is None else f" of {first or FIRST_YEAR}-{last or LAST_YEAR}"
     if promotion.reused is None:
-        out.print(f"trained {model} on every labelled year{what} (run {run_id})")
+        out.print(f"trained {model} on every labelled year{span}{what} (run {run_id})")
     out.print(promotion.describe(), highlight=False)
 
 

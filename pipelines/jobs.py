@@ -24,7 +24,7 @@ from foedus.features.manifest import load_manifest
 from foedus.features.memory import release_free_memory
 from foedus.features.readers import load_source, source_years
 from foedus.features.summary import threat_onset_summary
-from foedus.features.years import FIRST_YEAR, LAST_YEAR
+from foedus.features.years import FIRST_YEAR, LAST_YEAR, check_span
 
 
 def fetch_data(origin: str | Path | None = None, *, force: bool = False, paths: Paths | None = None,
@@ -91,12 +91,13 @@ def configure_tracking(paths: Paths) -> str:
     return uri
 
 
-def _tracked_table(spec: LabelSpec, paths: Paths, for_year: int | None = None) -> tuple[BuildResult, dict]:
-    """The built table (an identical build is reused; a present-day model's for ``for_year``),
-    its sidecar provenance, and MLflow pointed at the project's store: what backtest and train
-    both start from."""
+def _tracked_table(spec: LabelSpec, paths: Paths, for_year: int | None = None, first: int = FIRST_YEAR,
+                   last: int = LAST_YEAR) -> tuple[BuildResult, dict]:
+    """The built table of years ``first..last`` (an identical build is reused; a present-day
+    model's for ``for_year``), its sidecar provenance, and MLflow pointed at the project's
+    store: what backtest and train both start from."""
     configure_tracking(paths)
-    built = build(spec, for_year=for_year, paths=paths)
+    built = build(spec, first, last, for_year=for_year, paths=paths)
     return built, json.loads(built.path.with_suffix(".json").read_text())
 
 
@@ -113,29 +114,51 @@ class BacktestRequest:
     log_models: bool = True  # with each fold's fitted model
     sweep: bool = False  # LightGBM's folds with their sweep studies' best parameters (foedus sweep)
     params: Mapping = field(default_factory=dict)  # the model's given hyperparameters: no tuning
+    first: int = FIRST_YEAR  # the table's years: every fold trains on the years from first
+    last: int = LAST_YEAR
+
+
+def check_folds_inside(folds: Sequence, first: int, last: int) -> None:
+    """Every fold inside the table's years ``first..last``, with a year to train on before it."""
+    for fold in folds:
+        if not (first < fold.first and fold.last <= last):
+            raise InvalidInput(f"fold {fold.name} is not inside the table's years {first}-{last} with a year before "
+                               f"it to train on: give folds within {first + 1}-{last}, or other --first/--last")
 
 
 def backtest_request(spec: LabelSpec | str, models: str | Sequence[str] | None = None,
                       folds: str | Sequence | None = None, *, for_year: int | None = None, log: bool = True,
-                      log_models: bool = True, sweep: bool = False, params: Mapping | None = None) -> BacktestRequest:
+                      log_models: bool = True, sweep: bool = False, params: Mapping | None = None,
+                      first: int | None = None, last: int | None = None) -> BacktestRequest:
     """A ``BacktestRequest`` from what users type: models as ``"a,b"`` (default: every model of
     the catalogue), folds as ``"1946-1969,1970-1989"`` (default: the five blocks of
     ``DEFAULT_FOLDS``, or ``PRESENT_FOLDS`` for a present-day model). ``params``: one model's
-    hyperparameters (``foedus.models.catalogue``), given to every fold instead of tuned there."""
+    hyperparameters (``foedus.models.catalogue``), given to every fold instead of tuned there.
+    ``first``/``last``: the table's years (default all, 1816-2024), e.g. 1946-2024 for models
+    of the post-war system only; every fold must lie inside them."""
     from foedus.models.catalogue import MODELS, model_names
     from foedus.models.folds import DEFAULT_FOLDS, PRESENT_FOLDS, parse_folds
 
     default = DEFAULT_FOLDS if for_year is None else PRESENT_FOLDS
     folds = default if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
     names = model_names(tuple(MODELS) if models is None else models)
+    first, last = _span(first, last)
     if sweep and (for_year is not None or any(name != "lightgbm" for name in names)):
         raise InvalidInput("--sweep backtests lightgbm only (--models lightgbm), without --for-year: the sweeps "
                            "tune LightGBM on the fresh tables")
+    if sweep and (first, last) != (FIRST_YEAR, LAST_YEAR):
+        raise InvalidInput("--sweep uses the sweeps of the whole table: not with --first/--last")
     if params and (len(names) != 1 or sweep):
         raise InvalidInput(f"given hyperparameters are one model's: ask for one model, not {', '.join(names)}"
                            + (", and not with --sweep" if sweep else ""))
+    check_folds_inside(folds, first, last)
     return BacktestRequest(_spec(spec), tuple(names), folds, None if for_year is None else int(for_year), log,
-                           log_models, sweep, dict(params or {}))
+                           log_models, sweep, dict(params or {}), first, last)
+
+
+def _span(first: int | None, last: int | None) -> tuple[int, int]:
+    """The table's years as given, each default the whole of 1816-2024, checked."""
+    return check_span(FIRST_YEAR if first is None else first, LAST_YEAR if last is None else last)
 
 
 def backtest_key(plan, provenance: dict, log_models: bool) -> str:
@@ -191,7 +214,8 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
         state_names = _state_names(paths)
         plans, owners = [], []  # each plan's request, its table's provenance and the invocation
         for i, request in enumerate(requests):
-            path, provenance = ensure_built(request.spec, for_year=request.for_year, paths=paths)
+            path, provenance = ensure_built(request.spec, for_year=request.for_year, first=request.first,
+                                            last=request.last, paths=paths)
             table = TableRef.of(path, provenance)
             invocation = hashlib.sha256(f"{request}{seed}{time.time()}".encode()).hexdigest()[:12]
             delay = label_delay(request.spec, provenance)
@@ -240,7 +264,7 @@ def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[
              folds: str | Sequence | None = None, *, seed: int | None = None, for_year: int | None = None,
              paths: Paths | None = None, log_models: bool = True, on_model=None, jobs: int | None = None,
              scheduler: str | None = None, sweep: bool = False, force: bool = False,
-             params: Mapping | None = None) -> list:
+             params: Mapping | None = None, first: int | None = None, last: int | None = None) -> list:
     """Out-of-time backtest of each model (default: every model of ``foedus.models.catalogue``),
     tracked in MLflow (one parent run per model).
 
@@ -265,19 +289,22 @@ def backtest(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, models: str | Sequence[
     ``params``: one model's hyperparameters (e.g. ``{"num_leaves": 15, "n_rounds": 200}`` for
     lightgbm), given to every fold instead of tuned on its training years.
 
+    ``first``/``last``: the table's years (default all): e.g. ``first=1946`` backtests models
+    of the post-war system, trained on no year before 1946; its runs are tagged ``years``.
+
     A model whose backtest inputs are identical to an earlier finished backtest's (table, code,
     hyperparameters, seed, folds) is read from that run, not computed (its result's ``reused``
     says which); ``force`` computes every model again.
     """
     request = backtest_request(spec, models, folds, for_year=for_year, log_models=log_models, sweep=sweep,
-                               params=params)
+                               params=params, first=first, last=last)
     return run_backtests([request], seed=seed, paths=paths, on_model=on_model, jobs=jobs, scheduler=scheduler,
                          force=force)[0]
 
 
 def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *, seed: int | None = None,
           for_year: int | None = None, paths: Paths | None = None, on_backtest=None, sweep: bool = False,
-          force: bool = False, fitted=None):
+          force: bool = False, fitted=None, first: int | None = None, last: int | None = None):
     """Fit ``model`` on all labelled years, register it as ``foedus-onset-<spec>`` and move the
     ``champion`` alias only if its backtest AP beats the champion's. Returns (run id, Promotion).
 
@@ -289,6 +316,9 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
     ``sweep``: LightGBM fitted with the best parameters of the sweep study of every labelled
     year (``foedus sweep``, on this very table) instead of its grid tuning; judged by the
     newest backtest run with ``sweep`` too.
+
+    ``first``/``last``: fitted on the labelled years of the table of those years only (default
+    all), and judged by the newest backtest on a table of the same years.
 
     A final model whose inputs are identical to an earlier one's (table, code, hyperparameters,
     seed, the backtest it is judged by) is not fitted again: that run and version are returned
@@ -303,10 +333,14 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
     model_spec(model)
     if sweep and (model != "lightgbm" or for_year is not None):
         raise InvalidInput("--sweep trains lightgbm only (--model lightgbm), without --for-year")
-    built, provenance = _tracked_table(spec, paths, for_year)
+    first, last = _span(first, last)
+    if sweep and (first, last) != (FIRST_YEAR, LAST_YEAR):
+        raise InvalidInput("--sweep uses the sweep of the whole table: not with --first/--last")
+    built, provenance = _tracked_table(spec, paths, for_year, first, last)
     params, study = swept_final_params(spec, provenance, paths) if sweep else (None, None)
-    if for_year is not None and latest_backtest(spec, model, paths.root, for_year) is None:
-        backtest(spec, [model], seed=seed, for_year=for_year, paths=paths, on_model=on_backtest, force=force)
+    if for_year is not None and latest_backtest(spec, model, paths.root, for_year, years=(first, last)) is None:
+        backtest(spec, [model], seed=seed, for_year=for_year, paths=paths, on_model=on_backtest, force=force,
+                 first=first, last=last)
     try:
         return train_final(built.table, spec, model, provenance=provenance, root=paths.root,
                            seed=DEFAULT_SEED if seed is None else seed, params=params, sweep=study, force=force,

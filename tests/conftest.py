@@ -44,12 +44,12 @@ def paths(tmp_path_factory, mirror) -> Paths:
 
 @pytest.fixture(scope="session")
 def built(paths, tmp_path_factory):
-    """``built(spec, for_year=None)``: the full build of ``spec`` in the session's data folder
-    (its Parquet path and provenance), computed once per session whichever worker asks first
-    (tests/shared_once.py)."""
+    """``built(spec, for_year=None, years=None)``: the build of ``spec`` (of ``years``, a
+    (first, last) pair, if given; else all) in the session's data folder (its Parquet path and
+    provenance), computed once per session whichever worker asks first (tests/shared_once.py)."""
     from tests.shared_once import shared_build
 
-    return lambda spec, for_year=None: shared_build(tmp_path_factory, paths, spec, for_year)
+    return lambda spec, for_year=None, years=None: shared_build(tmp_path_factory, paths, spec, for_year, years)
 
 
 @pytest.fixture(scope="session")

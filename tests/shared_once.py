@@ -34,21 +34,25 @@ def once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
     return folder
 
 
-def shared_build(tmp_path_factory, paths, spec: str, for_year: int | None = None) -> tuple[Path, dict]:
-    """The full build of ``spec`` in ``paths``' data folder: built once per session (in the data
-    folder of the first worker that asks), then copied into each other worker's, where its build
-    key and checksum make ``build`` find it rather than compute it again. Its Parquet path and
-    sidecar provenance, as ``ensure_built`` gives them."""
+def shared_build(tmp_path_factory, paths, spec: str, for_year: int | None = None,
+                 years: tuple[int, int] | None = None) -> tuple[Path, dict]:
+    """The build of ``spec`` (of ``years``, (first, last), if given; else all) in ``paths``' data
+    folder: built once per session (in the data folder of the first worker that asks), then
+    copied into each other worker's, where its build key and checksum make ``build`` find it
+    rather than compute it again. Its Parquet path and sidecar provenance, as ``ensure_built``
+    gives them."""
     from foedus.features.build import ensure_built
 
     def make(folder: Path) -> None:
-        path, _ = ensure_built(spec, for_year=for_year, paths=paths)
+        path, _ = ensure_built(spec, for_year=for_year, paths=paths, **span)
         for item in (path, path.with_suffix(".json")):
             shutil.copy2(item, folder / item.name)
 
-    folder = once(tmp_path_factory, f"build-{spec.replace(':', '_')}-{for_year or 'full'}", make)
+    span = {} if years is None else {"first": years[0], "last": years[1]}
+    name = f"build-{spec.replace(':', '_')}-{for_year or 'full'}" + ("" if years is None else "-{}-{}".format(*years))
+    folder = once(tmp_path_factory, name, make)
     paths.processed.mkdir(parents=True, exist_ok=True)
     for item in sorted(folder.glob("*.parquet")) + sorted(folder.glob("*.json")):  # the sidecar last
         if not (paths.processed / item.name).exists():
             shutil.copy2(item, paths.processed / item.name)
-    return ensure_built(spec, for_year=for_year, paths=paths)
+    return ensure_built(spec, for_year=for_year, paths=paths, **span)

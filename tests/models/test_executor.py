@@ -26,6 +26,9 @@ SPEC = "atop:defense:1"
 # test_reproducibility checks that a tuned LightGBM backtest repeats to the last digit.
 MODELS, FOLDS = "base-rate,logit-threat", "1919-1925,1926-1932"
 TREES, TREE_FOLDS, TREE_PARAMS = "lightgbm", "1919-1925", {"num_leaves": 15, "n_rounds": 100}
+# the table's years (backtest --first/--last): the folds' training years and the folds, no more
+# (a tenth of the full table's rows, which every worker would read)
+FIRST, LAST = 1816, 1932
 
 
 def test_which_executor_a_job_gets(monkeypatch):
@@ -152,8 +155,8 @@ def test_a_table_is_read_once_per_process_and_only_with_its_checksum(tmp_path, m
 
 @pytest.fixture(scope="module")
 def defense(paths, built):
-    """The built defense table in the session's data folder (reused by every later build)."""
-    built(SPEC)
+    """The built defense table of FIRST-LAST in the session's data folder (reused by every later build)."""
+    built(SPEC, years=(FIRST, LAST))
     return paths
 
 
@@ -162,8 +165,9 @@ def backtest_into(store, paths, jobs):
     results and, per model, the parent run and the fold runs by fold."""
     from foedus.jobs import backtest_request, run_backtests
 
-    requests = [backtest_request(SPEC, MODELS, FOLDS, log_models=False),
-                backtest_request(SPEC, TREES, TREE_FOLDS, log_models=False, params=TREE_PARAMS)]
+    requests = [backtest_request(SPEC, MODELS, FOLDS, log_models=False, first=FIRST, last=LAST),
+                backtest_request(SPEC, TREES, TREE_FOLDS, log_models=False, params=TREE_PARAMS, first=FIRST,
+                                 last=LAST)]
     with tracking_store(store) as uri:
         results = [r for request in run_backtests(requests, paths=paths, jobs=jobs) for r in request]
         client = MlflowClient(tracking_uri=uri)
@@ -246,19 +250,19 @@ def test_a_final_model_fitted_beside_the_backtests_is_the_one_train_would_fit(de
     with tracking_store(tmp_path / "store"):
         with executor(jobs=2) as ex:
             ex.map(square_or_fail, [1, 2])  # the cluster is up: even a light fit goes to a worker, and back
-            ((result,),) = run_backtests([backtest_request(SPEC, "logit-threat", "1919-1925", log_models=False)],
-                                         paths=defense, ex=ex, finals={0: "logit-threat"},
+            request = backtest_request(SPEC, "logit-threat", "1919-1925", log_models=False, first=FIRST, last=LAST)
+            ((result,),) = run_backtests([request], paths=defense, ex=ex, finals={0: "logit-threat"},
                                          on_final=fitted.__setitem__, keep_forecasts=False)
         # as the main job keeps it: logged, then without its forecasts
         assert result.run_id and result.predictions is None and result.folds[0].model is None
         assert result.folds[0].executed_by["worker_pid"] != str(os.getpid())
         fit = fitted[0]
         assert fit.model_name == "logit-threat" and fit.train is None
-        table = build(SPEC, paths=defense).table
+        table = build(SPEC, FIRST, LAST, paths=defense).table
         here = fit_final(table, "logit-threat")
         rows = table.loc[labelled(table)].iloc[::500]
         assert np.array_equal(fit.model.predict_proba(rows), here.model.predict_proba(rows))
-        run_id, promotion = train(SPEC, "logit-threat", paths=defense, fitted=fit)
+        run_id, promotion = train(SPEC, "logit-threat", paths=defense, fitted=fit, first=FIRST, last=LAST)
         assert promotion.reused is None and promotion.version == "1"
         logged = MlflowClient().get_run(run_id)
         assert logged.data.params["train_rows"] == str(len(here.train))

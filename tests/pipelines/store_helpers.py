@@ -16,20 +16,26 @@ SPEC = "atop:defense:1"
 EXPERIMENT = "foedus-onset-atop_defense_h1"
 REGISTERED = "foedus-onset-atop_defense_h1"
 FOLDS = "1990-1994,1995-1999"  # two short test blocks: a backtest of base-rate takes seconds
+# The table's years the backtests and trains of these tests use (`--first/--last`): the store
+# and the processes are their point, not the fits; a third of the full table's rows.
+SPAN = (1970, 1999)
+YEARS = ("--first", str(SPAN[0]), "--last", str(SPAN[1]))
 
 
 def built_data(folder: Path, paths, built) -> Path:
     """``folder/data``: the session's raw files, their readers' caches and the built defense
-    table (``built``, the session fixture: built once per session), copied; foedus finds the
-    build by its key and checksum rather than compute it again."""
-    table, _ = built(SPEC)
+    tables, full (for scoring) and of ``SPAN`` (``built``, the session fixture: each built once
+    per session), copied; foedus finds each build by its key and checksum rather than compute
+    it again."""
+    tables = [built(SPEC)[0], built(SPEC, years=SPAN)[0]]
     data = folder / "data"
     shutil.copytree(paths.raw, data / "raw")
     if paths.interim.is_dir():  # none yet in a worker whose first build was copied from another's
         shutil.copytree(paths.interim, data / "interim")
     (data / "processed").mkdir()
-    for item in (table, table.with_suffix(".json")):
-        shutil.copy2(item, data / "processed" / item.name)
+    for table in tables:
+        for item in (table, table.with_suffix(".json")):
+            shutil.copy2(item, data / "processed" / item.name)
     return data
 
 

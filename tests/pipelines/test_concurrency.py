@@ -13,6 +13,7 @@ from tests.pipelines.store_helpers import (
     FOLDS,
     REGISTERED,
     SPEC,
+    YEARS,
     assert_complete_backtest,
     built_data,
     client_for,
@@ -32,7 +33,7 @@ def data(tmp_path_factory, paths, built):
 
 def backtests_at_once(n: int, env: dict) -> list[tuple[int, str, str]]:
     # --force: every process computes and logs (an identical finished backtest is reused otherwise)
-    processes = [start("backtest", "-l", SPEC, "--models", AT_ONCE, "--folds", FOLDS, "--force", env=env)
+    processes = [start("backtest", "-l", SPEC, "--models", AT_ONCE, "--folds", FOLDS, *YEARS, "--force", env=env)
                  for _ in range(n)]
     return [(p.wait(timeout=600), *p.communicate()) for p in processes]
 
@@ -78,9 +79,10 @@ def trained(data, tmp_path_factory):
     store = tmp_path_factory.mktemp("trained") / "store"
     env = env_for(data, store)
     # in this process: what runs at once is the point of the tests, not of their starting store
-    assert foedus_here("backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS, env_extra=env).returncode == 0
+    backtested = foedus_here("backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS, *YEARS, env_extra=env)
+    assert backtested.returncode == 0, backtested.stderr
     for model in ("base-rate", "logit-threat"):
-        assert foedus_here("train", "-l", SPEC, "--model", model, env_extra=env).returncode == 0
+        assert foedus_here("train", "-l", SPEC, "--model", model, *YEARS, env_extra=env).returncode == 0
     return store, env
 
 
@@ -109,7 +111,7 @@ def test_scores_during_a_train_that_moves_the_champion_each_use_one_version(trai
     spec = as_label_spec(SPEC)
     loads = []
     with tracking_store(store):
-        training = start("train", "-l", SPEC, "--model", "logit-threat", "--force", env=env)  # a new version
+        training = start("train", "-l", SPEC, "--model", "logit-threat", *YEARS, "--force", env=env)  # a new version
         while training.poll() is None:
             model = load_scoring_model(spec)
             loads.append((model.version, type(model.estimator).__name__))

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from tests.pipelines.cli_helpers import foedus, foedus_here
-from tests.pipelines.store_helpers import FOLDS, SPEC, built_data, client_for, env_for, killed, runs
+from tests.pipelines.store_helpers import FOLDS, SPEC, YEARS, built_data, client_for, env_for, killed, runs
 
 MODELS = "base-rate,logit-threat"
 
@@ -25,13 +25,13 @@ def cli(*args, env):
 
 
 def backtest(env, *extra):
-    result = cli("backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS, "--jobs", "1", *extra, env=env)
+    result = cli("backtest", "-l", SPEC, "--models", MODELS, "--folds", FOLDS, *YEARS, "--jobs", "1", *extra, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
 def train(env, *extra):
-    result = cli("train", "-l", SPEC, "--model", "logit-threat", *extra, env=env)
+    result = cli("train", "-l", SPEC, "--model", "logit-threat", *YEARS, *extra, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -71,13 +71,13 @@ def test_an_identical_backtest_is_reused_and_said_so_and_force_computes_it_again
 def test_a_killed_or_damaged_backtest_is_never_reused(data, tmp_path):
     store = tmp_path / "store"
     env = env_for(data, store)
-    result = foedus("backtest", "-l", SPEC, "--models", "base-rate", "--folds", FOLDS,
+    result = foedus("backtest", "-l", SPEC, "--models", "base-rate", "--folds", FOLDS, *YEARS,
                     env_extra={**env, "FOEDUS_KILL_AT": "backtest.before_end"})
     assert killed(result)
     client = client_for(store)
     (orphan,) = parents(client)
     assert orphan.info.status == "RUNNING"
-    after = foedus("backtest", "-l", SPEC, "--models", "base-rate", "--folds", FOLDS, env_extra=env)
+    after = foedus("backtest", "-l", SPEC, "--models", "base-rate", "--folds", FOLDS, *YEARS, env_extra=env)
     assert after.returncode == 0 and "reused" not in after.stdout, after.stdout + after.stderr
     (done,) = [r for r in parents(client) if r.info.status == "FINISHED"]
     assert client.get_run(orphan.info.run_id).info.status == "FAILED"
@@ -86,7 +86,7 @@ def test_a_killed_or_damaged_backtest_is_never_reused(data, tmp_path):
     artifacts = store / "artifacts"
     (summary,) = [p for p in artifacts.rglob("summary.md") if done.info.run_id in str(p)]
     shutil.rmtree(summary.parent / "predictions")
-    again = foedus("backtest", "-l", SPEC, "--models", "base-rate", "--folds", FOLDS, env_extra=env)
+    again = foedus("backtest", "-l", SPEC, "--models", "base-rate", "--folds", FOLDS, *YEARS, env_extra=env)
     assert again.returncode == 0 and "reused" not in again.stdout
     assert len([r for r in parents(client) if r.info.status == "FINISHED"]) == 2
 

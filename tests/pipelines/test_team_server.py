@@ -26,6 +26,7 @@ from tests.pipelines.store_helpers import (
     FOLDS,
     REGISTERED,
     SPEC,
+    YEARS,
     assert_complete_backtest,
     built_data,
     env_for,
@@ -177,14 +178,14 @@ def test_two_researchers_backtest_at_once_and_one_trains_through_a_postgresql_tr
 
         # two researchers at once, each its own model; the store is only the server
         env = env_for(data, tmp_path / "no-local-store", MLFLOW_TRACKING_URI=uri)
-        first = start("backtest", "-l", SPEC, "--models", "base-rate", "--folds", FOLDS, env=env)
-        second = start("backtest", "-l", SPEC, "--models", "logit-threat", "--folds", FOLDS, env=env)
+        first = start("backtest", "-l", SPEC, "--models", "base-rate", "--folds", FOLDS, *YEARS, env=env)
+        second = start("backtest", "-l", SPEC, "--models", "logit-threat", "--folds", FOLDS, *YEARS, env=env)
         launched += [first, second]
         for backtest in (first, second):
             _, errors = backtest.communicate(timeout=300)
             assert backtest.returncode == 0, errors
         cluster.note_processes()
-        trained = foedus("train", "-l", SPEC, "--model", "base-rate", env_extra=env)
+        trained = foedus("train", "-l", SPEC, "--model", "base-rate", *YEARS, env_extra=env)
         assert trained.returncode == 0, trained.stderr
         train_run = re.search(r"\(run ([0-9a-f]{32})\)", trained.stdout)[1]
         assert not (tmp_path / "no-local-store").exists(), "nothing went to a local store"

@@ -13,6 +13,7 @@ from tests.pipelines.store_helpers import (
     FOLDS,
     REGISTERED,
     SPEC,
+    YEARS,
     assert_complete_backtest,
     built_data,
     client_for,
@@ -35,7 +36,7 @@ def cli(*args, env):
 
 def backtest(env, models="base-rate"):
     # --force: each backtest computes and logs anew (an identical finished one is reused otherwise)
-    return cli("backtest", "-l", SPEC, "--models", models, "--folds", FOLDS, "--force", env=env)
+    return cli("backtest", "-l", SPEC, "--models", models, "--folds", FOLDS, *YEARS, "--force", env=env)
 
 
 def parents(client, status=None):
@@ -103,7 +104,7 @@ def loaded_champion(store) -> str:
 
 
 def train(env, model):
-    return cli("train", "-l", SPEC, "--model", model, "--force", env=env)
+    return cli("train", "-l", SPEC, "--model", model, *YEARS, "--force", env=env)
 
 
 # after the final model is logged, before it is registered; after it is registered, before the
