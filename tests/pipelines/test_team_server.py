@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
+from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus, foedus_here
 from tests.pipelines.process_helpers import alive, children, cmdline, group, process
 from tests.pipelines.store_helpers import (
     FOLDS,
@@ -358,7 +358,8 @@ def test_every_other_command_fails_at_once_when_the_tracking_server_does_not_ans
     from foedus.ui import free_port
 
     uri = f"http://127.0.0.1:{free_port()}"  # nobody listens there
-    result = foedus(*command, env_extra={**project, "MLFLOW_TRACKING_URI": uri})
+    # in this process: the check before any work is the point, not the process boundary
+    result = foedus_here(*command, env_extra={**project, "MLFLOW_TRACKING_URI": uri})
     assert_user_error(result, f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer")
     assert not Path(project["FOEDUS_DATA_DIR"], "processed").exists(), "nothing was built"
 
@@ -369,7 +370,7 @@ def test_batch_scoring_fails_at_once_when_the_tracking_server_does_not_answer(pr
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("state_a,state_b,year\nUSA,France,1990\n")
     uri = f"http://127.0.0.1:{free_port()}"
-    result = foedus("score", "--input", str(pairs), "--output", str(tmp_path / "scored.csv"),
-                    env_extra={**project, "MLFLOW_TRACKING_URI": uri})
+    result = foedus_here("score", "--input", str(pairs), "--output", str(tmp_path / "scored.csv"),
+                         env_extra={**project, "MLFLOW_TRACKING_URI": uri})
     assert_user_error(result, f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer")
     assert not (tmp_path / "scored.csv").exists()
