@@ -1,5 +1,6 @@
-"""foedus build under faults, on real subprocesses: a damaged raw file, cache or table, a full or
-read-only output folder, two builds at once, and SIGKILL at named points of the build.
+"""foedus build under faults: a damaged raw file, cache or table, a full or read-only output
+folder (foedus run in this process: the fault is the point, not the process), two builds at
+once and SIGKILL at named points of the build (real subprocesses).
 
 After each: one line on stderr saying what and what to do, exit code 2 for an error the user
 must fix, no partial file at any target, the previous outputs intact and readable, and the
@@ -32,7 +33,7 @@ from foedus.features.build import build
 from foedus.features.config import Paths
 from foedus.features.manifest import sha256_of
 
-from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus
+from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus, foedus_here
 
 LABELS = "labels_atop_any_h1"
 ROWS = 1_107_465  # ATOP any, 1816-2024 (tests/pipelines/test_cli.py checks the defense table's count)
@@ -96,14 +97,14 @@ def test_a_raw_file_with_one_byte_changed_is_refused_and_fetch_replaces_it(proje
     data = bytearray(raw.read_bytes())
     data[len(data) // 2] ^= 0x01  # same size, one byte different
     raw.write_bytes(bytes(data))
-    refused = foedus("build", "--labels-only", env_extra=project["env"])
+    refused = foedus_here("build", "--labels-only", env_extra=project["env"])
     assert_user_error(refused, "cow_ddy.rda fails its checksum", "run `foedus data fetch` to replace it")
     assert not project["table"].exists()
-    fetched = foedus("data", "fetch", "--from", str(mirror), env_extra=project["env"])
+    fetched = foedus_here("data", "fetch", "--from", str(mirror), env_extra=project["env"])
     assert fetched.returncode == 0, fetched.stderr
     assert "fetched peacesciencer/cow_ddy.rda" in fetched.stdout and "1 fetched" in fetched.stdout
     assert raw.read_bytes() == (mirror / "peacesciencer" / "cow_ddy.rda").read_bytes()
-    built = foedus("build", "--labels-only", env_extra=project["env"])
+    built = foedus_here("build", "--labels-only", env_extra=project["env"])
     assert built.returncode == 0, built.stderr
     assert_consistent(project["table"])
 
@@ -123,11 +124,11 @@ def test_a_damaged_cache_is_one_line_and_read_again_from_raw(project):
 
 
 def test_a_table_that_does_not_match_its_sidecar_is_one_line_and_rebuilt(project):
-    first = foedus("build", "--labels-only", env_extra=project["env"])
+    first = foedus_here("build", "--labels-only", env_extra=project["env"])
     assert first.returncode == 0, first.stderr
     sidecar = assert_consistent(project["table"])
     project["table"].write_bytes(project["table"].read_bytes()[:-100])
-    again = foedus("build", "--labels-only", env_extra=project["env"])
+    again = foedus_here("build", "--labels-only", env_extra=project["env"])
     assert again.returncode == 0, again.stderr
     [line] = stderr_lines(again)
     assert f"{project['table']} does not match its sidecar" in line and "rebuilding" in line
@@ -141,7 +142,7 @@ def test_a_table_that_does_not_match_its_sidecar_is_one_line_and_rebuilt(project
 def test_a_read_only_data_folder_is_one_line_exit_2(project):
     processed = project["data"] / "processed"
     with tmpfs(processed, "1m", read_only=True):
-        result = foedus("build", "--labels-only", env_extra=project["env"])
+        result = foedus_here("build", "--labels-only", env_extra=project["env"])
         assert_user_error(result, f"in {processed}: read-only file system", "nothing was written",
                           "FOEDUS_DATA_DIR")
         assert list(processed.iterdir()) == []
@@ -150,7 +151,7 @@ def test_a_read_only_data_folder_is_one_line_exit_2(project):
 def test_a_read_only_cache_folder_is_one_line_exit_2(project):
     interim = project["data"] / "interim"
     with tmpfs(interim, "1m", read_only=True):
-        result = foedus("build", "--labels-only", env_extra=project["env"])
+        result = foedus_here("build", "--labels-only", env_extra=project["env"])
         assert_user_error(result, f"in {interim}: read-only file system", "FOEDUS_DATA_DIR")
         assert list(interim.iterdir()) == []
     assert not project["table"].exists()
@@ -161,10 +162,10 @@ def test_a_disk_filling_up_mid_write_leaves_the_previous_build_intact(project):
     rebuild's temporary file runs out of space mid-write."""
     processed = project["data"] / "processed"
     with tmpfs(processed, "400k"):
-        first = foedus("build", "--labels-only", env_extra=project["env"])
+        first = foedus_here("build", "--labels-only", env_extra=project["env"])
         assert first.returncode == 0, first.stderr
         before = {p.name: p.read_bytes() for p in (project["table"], project["sidecar"])}
-        result = foedus("build", "--labels-only", "--force", env_extra=project["env"])
+        result = foedus_here("build", "--labels-only", "--force", env_extra=project["env"])
         assert_user_error(result, f"cannot write {LABELS}.parquet in {processed}: no space left on device",
                           "free space there", "FOEDUS_DATA_DIR")
         assert parts(processed) == []
@@ -175,7 +176,7 @@ def test_a_disk_filling_up_mid_write_leaves_the_previous_build_intact(project):
 def test_a_full_folder_for_a_file_the_user_names(project, tmp_path):
     folder = tmp_path / "full"
     with tmpfs(folder, "4k"):  # the catalogue's Markdown is about 24 KB
-        result = foedus("features", "list", "--markdown", str(folder / "features.md"), env_extra=project["env"])
+        result = foedus_here("features", "list", "--markdown", str(folder / "features.md"), env_extra=project["env"])
         assert_user_error(result, f"cannot write features.md in {folder}: no space left on device", "--output")
         assert list(folder.iterdir()) == []
 
@@ -183,7 +184,7 @@ def test_a_full_folder_for_a_file_the_user_names(project, tmp_path):
 def test_a_read_only_folder_for_a_file_the_user_names(project, tmp_path):
     folder = tmp_path / "read-only"
     with tmpfs(folder, "1m", read_only=True):
-        result = foedus("cite", "--output", str(folder / "refs" / "references.bib"), env_extra=project["env"])
+        result = foedus_here("cite", "--output", str(folder / "refs" / "references.bib"), env_extra=project["env"])
         assert_user_error(result, f"cannot create the folder {folder / 'refs'}: read-only file system")
 
 
@@ -191,7 +192,7 @@ def test_fetch_into_a_full_raw_folder(project, mirror):
     raw = project["data"] / "raw"
     shutil.rmtree(raw)
     with tmpfs(raw, "1m"):  # the raw files are 4.2 MB
-        result = foedus("data", "fetch", "--from", str(mirror), env_extra=project["env"])
+        result = foedus_here("data", "fetch", "--from", str(mirror), env_extra=project["env"])
         assert_user_error(result, f"in {raw}", "no space left on device", "free space there")
         assert parts(raw) == [] and not [p for p in raw.rglob("*") if p.name.endswith(".part")]
 
@@ -334,7 +335,7 @@ def test_killed_between_two_row_groups_of_the_table(project):
         pq.read_metadata(part)
     assert_consistent(project["table"])  # the previous build, still whole and readable
 
-    again = foedus("build", "--labels-only", "--force", env_extra=project["env"])
+    again = foedus_here("build", "--labels-only", "--force", env_extra=project["env"])
     assert again.returncode == 0, again.stderr
     [line] = stderr_lines(again)
     assert f"removed {part}, an unfinished write of {LABELS}.parquet" in line
@@ -363,7 +364,7 @@ def test_killed_after_the_table_before_its_sidecar(project):
     assert json.loads(old_sidecar)["table"]["sha256"] != sha256_of(project["table"])
     assert parts(project["data"] / "processed") == []
 
-    again = foedus("build", "--labels-only", env_extra=project["env"])
+    again = foedus_here("build", "--labels-only", env_extra=project["env"])
     assert again.returncode == 0, again.stderr
     [line] = stderr_lines(again)
     assert f"{project['table']} does not match its sidecar {LABELS}.json" in line and "rebuilding" in line
@@ -374,7 +375,7 @@ def test_killed_after_the_table_before_its_sidecar(project):
 def test_killed_before_the_first_sidecar(project):
     killed_at("build.before_sidecar", project)
     assert project["table"].is_file() and not project["sidecar"].exists()
-    again = foedus("build", "--labels-only", env_extra=project["env"])
+    again = foedus_here("build", "--labels-only", env_extra=project["env"])
     assert again.returncode == 0, again.stderr
     [line] = stderr_lines(again)
     assert f"{project['table']} has no {LABELS}.json beside it" in line and "rebuilding" in line
