@@ -283,6 +283,23 @@ def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = No
                  and run.data.tags.get("years", f"{FIRST_YEAR}-{LAST_YEAR}") == span), None)
 
 
+def judging_backtest(spec, model_name: str, root: Path, for_year: int | None = None, *, sweep: bool = False,
+                     years: tuple[int, int] = (FIRST_YEAR, LAST_YEAR)):
+    """The backtest a final model is judged by (``latest_backtest``); none is a ``FoedusError``
+    naming the command that makes one."""
+    run = latest_backtest(spec, model_name, root, for_year, sweep=sweep, years=years)
+    if run is None:
+        which, option = ("", "") if for_year is None else (f" for {for_year}", f" --for-year {for_year}")
+        swept = (" with swept parameters", " --sweep") if sweep else ("", "")
+        first, last = years
+        span = ("", "") if (first, last) == (FIRST_YEAR, LAST_YEAR) else (f" on the years {first}-{last}",
+                                                                           f" --first {first} --last {last}")
+        raise FoedusError(f"no finished backtest of {model_name}{swept[0]} for {spec}{which}{span[0]}: run "
+                          f"`foedus backtest -l {spec}{option}{span[1]} --models {model_name}{swept[1]}` first (the "
+                          "champion rule needs its average precision)")
+    return run
+
+
 def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict, root: Path, seed: int = DEFAULT_SEED,
                 params: dict | None = None, sweep: dict | None = None, force: bool = False,
                 fitted=None) -> tuple[str, Promotion]:
@@ -302,17 +319,8 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
     ``fitted``: the ``FinalFit`` of exactly this table, model, seed and parameters, computed
     elsewhere (the main job fits final models beside the backtests); else it is fitted here."""
     target = target_year(provenance)
-    years = table_years(provenance)
-    first, last = (int(y) for y in years.split("-"))
-    backtest_run = latest_backtest(spec, model_name, root, target, sweep=sweep is not None, years=(first, last))
-    if backtest_run is None:
-        which, option = ("", "") if target is None else (f" for {target}", f" --for-year {target}")
-        swept = (" with swept parameters", " --sweep") if sweep is not None else ("", "")
-        span = ("", "") if (first, last) == (FIRST_YEAR, LAST_YEAR) else (f" on the years {years}",
-                                                                           f" --first {first} --last {last}")
-        raise FoedusError(f"no finished backtest of {model_name}{swept[0]} for {spec}{which}{span[0]}: run "
-                          f"`foedus backtest -l {spec}{option}{span[1]} --models {model_name}{swept[1]}` first (the "
-                          "champion rule needs its average precision)")
+    first, last = (int(y) for y in table_years(provenance).split("-"))
+    backtest_run = judging_backtest(spec, model_name, root, target, sweep=sweep is not None, years=(first, last))
     key = reuse_key("train", build_key=provenance.get("build_key"), label_spec=str(spec), model=model_name,
                     params=params, seed=seed, sweep=sweep, label_delay=label_delay(spec, provenance),
                     profile=(provenance.get("vintage") or {}).get("profile"), backtest=backtest_run.info.run_id)

@@ -325,7 +325,7 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
     (the Promotion's ``reused``); ``force`` fits it again. ``fitted``: the model already fitted
     on this table (``run_backtests``'s ``finals``), logged and registered instead of a new fit."""
     from foedus.models.catalogue import DEFAULT_SEED, model_spec
-    from foedus.models.experiment import latest_backtest, train_final
+    from foedus.models.experiment import judging_backtest, latest_backtest, train_final
     from foedus.sweeps import swept_final_params
 
     paths = paths or Paths.discover()
@@ -336,6 +336,9 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
     first, last = _span(first, last)
     if sweep and (first, last) != (FIRST_YEAR, LAST_YEAR):
         raise InvalidInput("--sweep uses the sweep of the whole table: not with --first/--last")
+    if for_year is None:  # no backtest to be judged by: said before the table is built or read
+        configure_tracking(paths)
+        judging_backtest(spec, model, paths.root, sweep=sweep, years=(first, last))
     built, provenance = _tracked_table(spec, paths, for_year, first, last)
     params, study = swept_final_params(spec, provenance, paths) if sweep else (None, None)
     if for_year is not None and latest_backtest(spec, model, paths.root, for_year, years=(first, last)) is None:

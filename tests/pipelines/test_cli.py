@@ -159,6 +159,7 @@ def test_an_unreachable_tracking_server_fails_at_once_before_any_build_or_traini
 def test_train_before_any_backtest_says_what_to_run(project, tmp_path):
     env = {**project, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"}
     assert_user_error(foedus("train", "--model", "base-rate", env_extra=env), "run `foedus backtest")
+    assert not Path(project["FOEDUS_DATA_DIR"], "processed").exists(), "said before any build"
 
 
 def test_state_year_outside_the_range(project):
