@@ -63,10 +63,19 @@ def _present_tags(provenance: dict) -> dict[str, str]:
     return {"for_year": str(vintage["target"]), "staleness_profile": vintage["profile"]}
 
 
-def table_years(provenance: dict) -> str:
-    """The years of a run's table, ``"1816-2024"`` for the whole (``foedus backtest --first/--last``)."""
+def table_span(provenance: dict) -> tuple[int, int]:
+    """The (first, last) years of a build's table (``foedus backtest --first/--last``)."""
     first, last = provenance.get("years") or (FIRST_YEAR, LAST_YEAR)
-    return f"{first}-{last}"
+    return int(first), int(last)
+
+
+def years_tag(span: tuple[int, int]) -> str:
+    """A run's ``years`` tag: ``"1816-2024"`` for the whole table."""
+    return "{}-{}".format(*span)
+
+
+# what a run from before the ``years`` tag was on
+ALL_YEARS = years_tag((FIRST_YEAR, LAST_YEAR))
 
 
 def run_tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
@@ -80,7 +89,7 @@ def run_tags(provenance: dict, kind: str, model: str, spec) -> dict[str, str]:
         "git_commit": str(code.get("git_commit")),
         "data_digest": data_digest(provenance.get("sources", {})),
         "build_key": str(provenance.get("build_key")),
-        "years": table_years(provenance),
+        "years": years_tag(table_span(provenance)),
         **environment().tags(),
         **owner_tags(),
     }
@@ -271,7 +280,7 @@ def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = No
     the newest whose folds used the best parameters of their sweep studies (``hyperparameters
     = sweep``); otherwise the newest that did not (a model is judged by a backtest of the same
     parameters' origin, on the same years). A run from before the ``years`` tag was on them all."""
-    span = table_years({"years": years})
+    span = years_tag(years)
     present = "" if for_year is None else f" and tags.for_year = '{for_year}'"
     runs = MlflowClient().search_runs(
         [experiment_id(spec, root, for_year is not None)],
@@ -280,7 +289,7 @@ def latest_backtest(spec, model_name: str, root: Path, for_year: int | None = No
         order_by=["attributes.start_time DESC"], max_results=200,
     )
     return next((run for run in runs if (run.data.tags.get("hyperparameters") == SWEPT) == sweep
-                 and run.data.tags.get("years", f"{FIRST_YEAR}-{LAST_YEAR}") == span), None)
+                 and run.data.tags.get("years", ALL_YEARS) == span), None)
 
 
 def judging_backtest(spec, model_name: str, root: Path, for_year: int | None = None, *, sweep: bool = False,
@@ -292,8 +301,8 @@ def judging_backtest(spec, model_name: str, root: Path, for_year: int | None = N
         which, option = ("", "") if for_year is None else (f" for {for_year}", f" --for-year {for_year}")
         swept = (" with swept parameters", " --sweep") if sweep else ("", "")
         first, last = years
-        span = ("", "") if (first, last) == (FIRST_YEAR, LAST_YEAR) else (f" on the years {first}-{last}",
-                                                                           f" --first {first} --last {last}")
+        span = ("", "") if years_tag(years) == ALL_YEARS else (f" on the years {first}-{last}",
+                                                                f" --first {first} --last {last}")
         raise FoedusError(f"no finished backtest of {model_name}{swept[0]} for {spec}{which}{span[0]}: run "
                           f"`foedus backtest -l {spec}{option}{span[1]} --models {model_name}{swept[1]}` first (the "
                           "champion rule needs its average precision)")
@@ -319,8 +328,8 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
     ``fitted``: the ``FinalFit`` of exactly this table, model, seed and parameters, computed
     elsewhere (the main job fits final models beside the backtests); else it is fitted here."""
     target = target_year(provenance)
-    first, last = (int(y) for y in table_years(provenance).split("-"))
-    backtest_run = judging_backtest(spec, model_name, root, target, sweep=sweep is not None, years=(first, last))
+    backtest_run = judging_backtest(spec, model_name, root, target, sweep=sweep is not None,
+                                    years=table_span(provenance))
     key = reuse_key("train", build_key=provenance.get("build_key"), label_spec=str(spec), model=model_name,
                     params=params, seed=seed, sweep=sweep, label_delay=label_delay(spec, provenance),
                     profile=(provenance.get("vintage") or {}).get("profile"), backtest=backtest_run.info.run_id)
@@ -399,7 +408,7 @@ def compare_runs(root: Path, spec=None, last: int = 20) -> pd.DataFrame:
     rows = [{
         "model": r.data.tags.get("model"),
         "label_spec": r.data.tags.get("label_spec"),
-        "years": r.data.tags.get("years", f"{FIRST_YEAR}-{LAST_YEAR}"),  # the table's (backtest --first/--last)
+        "years": r.data.tags.get("years", ALL_YEARS),  # the table's (backtest --first/--last)
         "continuing_dyad_average_precision": run_view.run_metric(r, PRIMARY),
         "average_precision": run_view.run_metric(r, "all_rows_average_precision"),
         "median_onset_percentile": run_view.run_metric(r, "continuing_dyads_median_onset_percentile"),

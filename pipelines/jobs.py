@@ -91,16 +91,6 @@ def configure_tracking(paths: Paths) -> str:
     return uri
 
 
-def _tracked_table(spec: LabelSpec, paths: Paths, for_year: int | None = None, first: int = FIRST_YEAR,
-                   last: int = LAST_YEAR) -> tuple[BuildResult, dict]:
-    """The built table of years ``first..last`` (an identical build is reused; a present-day
-    model's for ``for_year``), its sidecar provenance, and MLflow pointed at the project's
-    store: what backtest and train both start from."""
-    configure_tracking(paths)
-    built = build(spec, first, last, for_year=for_year, paths=paths)
-    return built, json.loads(built.path.with_suffix(".json").read_text())
-
-
 @dataclass(frozen=True)
 class BacktestRequest:
     """Backtests of some models on one label spec's table (its present-day model's for
@@ -142,12 +132,10 @@ def backtest_request(spec: LabelSpec | str, models: str | Sequence[str] | None =
     default = DEFAULT_FOLDS if for_year is None else PRESENT_FOLDS
     folds = default if folds is None else (parse_folds(folds) if isinstance(folds, str) else tuple(folds))
     names = model_names(tuple(MODELS) if models is None else models)
-    first, last = _span(first, last)
     if sweep and (for_year is not None or any(name != "lightgbm" for name in names)):
         raise InvalidInput("--sweep backtests lightgbm only (--models lightgbm), without --for-year: the sweeps "
                            "tune LightGBM on the fresh tables")
-    if sweep and (first, last) != (FIRST_YEAR, LAST_YEAR):
-        raise InvalidInput("--sweep uses the sweeps of the whole table: not with --first/--last")
+    first, last = _span(first, last, sweep)
     if params and (len(names) != 1 or sweep):
         raise InvalidInput(f"given hyperparameters are one model's: ask for one model, not {', '.join(names)}"
                            + (", and not with --sweep" if sweep else ""))
@@ -156,9 +144,13 @@ def backtest_request(spec: LabelSpec | str, models: str | Sequence[str] | None =
                            log_models, sweep, dict(params or {}), first, last)
 
 
-def _span(first: int | None, last: int | None) -> tuple[int, int]:
-    """The table's years as given, each default the whole of 1816-2024, checked."""
-    return check_span(FIRST_YEAR if first is None else first, LAST_YEAR if last is None else last)
+def _span(first: int | None, last: int | None, sweep: bool = False) -> tuple[int, int]:
+    """The table's years as given, each default the whole of 1816-2024, checked; the sweeps'
+    studies are the whole table's, so a sweep's parameters go with no other span."""
+    span = check_span(FIRST_YEAR if first is None else first, LAST_YEAR if last is None else last)
+    if sweep and span != (FIRST_YEAR, LAST_YEAR):
+        raise InvalidInput("--sweep uses the sweeps of the whole table: not with --first/--last")
+    return span
 
 
 def backtest_key(plan, provenance: dict, log_models: bool) -> str:
@@ -333,13 +325,12 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
     model_spec(model)
     if sweep and (model != "lightgbm" or for_year is not None):
         raise InvalidInput("--sweep trains lightgbm only (--model lightgbm), without --for-year")
-    first, last = _span(first, last)
-    if sweep and (first, last) != (FIRST_YEAR, LAST_YEAR):
-        raise InvalidInput("--sweep uses the sweep of the whole table: not with --first/--last")
+    first, last = _span(first, last, sweep)
+    configure_tracking(paths)
     if for_year is None:  # no backtest to be judged by: said before the table is built or read
-        configure_tracking(paths)
         judging_backtest(spec, model, paths.root, sweep=sweep, years=(first, last))
-    built, provenance = _tracked_table(spec, paths, for_year, first, last)
+    built = build(spec, first, last, for_year=for_year, paths=paths)  # an identical build is reused
+    provenance = json.loads(built.path.with_suffix(".json").read_text())
     params, study = swept_final_params(spec, provenance, paths) if sweep else (None, None)
     if for_year is not None and latest_backtest(spec, model, paths.root, for_year, years=(first, last)) is None:
         backtest(spec, [model], seed=seed, for_year=for_year, paths=paths, on_model=on_backtest, force=force,
