@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 from functools import lru_cache
 
 
@@ -54,8 +55,15 @@ def avoid_huge_page_stalls() -> None:
             switch._set_madvise_hugepage(False)
 
 
-def release_free_memory() -> None:
-    """Return freed heap memory to the OS where the C library can (glibc's ``malloc_trim``)."""
+def release_free_memory(cycles: bool = False) -> None:
+    """Return freed heap memory to the OS where the C library can (glibc's ``malloc_trim``).
+
+    ``cycles``: first free what only reference cycles keep (a full collection). pandas frames
+    often sit in such cycles until the collector's next full pass: measured in the main job, 0.4
+    GB of tables after the backtests. A full pass takes 0.15-0.2 s with the models and MLflow
+    loaded, so it is for the points between phases, not for every family or fold."""
+    if cycles:
+        gc.collect()
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

@@ -128,6 +128,11 @@ def _log_training_data(table: pd.DataFrame, rows, columns: list[str], name: str,
                      context="training")
 
 
+def _first_rows(frame: pd.DataFrame, rows, n: int = 5) -> pd.DataFrame:
+    """The first ``n`` of ``frame``'s ``rows`` (a mask or a slice), without copying the rest."""
+    return frame.iloc[rows][:n] if isinstance(rows, slice) else frame.iloc[np.flatnonzero(rows)[:n]]
+
+
 def frame_schema(frame: pd.DataFrame, rows=slice(None), columns: list[str] | None = None) -> Schema:
     """MLflow's schema of ``frame``'s ``rows`` and ``columns`` (default: all; each column's
     type, and required where it has no missing value), as MLflow infers it but vectorised and
@@ -342,30 +347,33 @@ def train_final(table: pd.DataFrame, spec, model_name: str, *, provenance: dict,
     ap = float("nan") if ap is None else ap
     if fitted is None:
         fitted = fit_final(table, model_name, seed=seed, params=params, horizon=label_delay(spec, provenance))
-    final, X = fitted, fitted.rows(table)
+    frame, rows = fitted.rows(table)
+    kept = frame.loc[rows, ["year", "onset"]]
+    first_year, last_year = int(kept["year"].min()), int(kept["year"].max())
     mlflow.set_experiment(experiment_id=experiment)
     tags = {**run_tags(provenance, "train", model_name, spec), "backtest_run_id": backtest_run.info.run_id,
             **_sweep_tags(sweep), REUSE_TAG: key}
     title = f"{model_name} final" + ("" if target is None else f" for {target}")
-    chosen = hyperparameters(model_name, seed, final.params)
+    chosen = hyperparameters(model_name, seed, fitted.params)
     with mlflow.start_run(run_name=title, tags=tags) as run:
-        mlflow.log_params({"model": model_name, "label_spec": str(spec), "seed": seed, "train_rows": len(X),
-                           "train_first_year": int(X["year"].min()), "train_last_year": int(X["year"].max()),
-                           "tuned": final.tuning is not None, **run_view.main_params([chosen])})
-        mlflow.log_dict({"model": model_name, "label_spec": str(spec), "seed": seed, "features": final.features,
+        mlflow.log_params({"model": model_name, "label_spec": str(spec), "seed": seed, "train_rows": len(kept),
+                           "train_first_year": first_year, "train_last_year": last_year,
+                           "tuned": fitted.tuning is not None, **run_view.main_params([chosen])})
+        mlflow.log_dict({"model": model_name, "label_spec": str(spec), "seed": seed, "features": fitted.features,
                          "hyperparameters": _plain(chosen), "vintage": provenance.get("vintage"),
                          "backtest_run_id": backtest_run.info.run_id}, "config.json")
-        _log_tuning(final.tuning)
-        log_metrics({f"backtest_{PRIMARY}": ap, "train_onsets": float(X["onset"].astype(int).sum())})
-        _log_training_data(X, slice(None), [*DYAD_YEAR, "onset", *feature_columns(table)], f"{spec.name} all years",
+        _log_tuning(fitted.tuning)
+        log_metrics({f"backtest_{PRIMARY}": ap, "train_onsets": float(kept["onset"].astype(int).sum())})
+        _log_training_data(frame, rows, [*DYAD_YEAR, "onset", *feature_columns(table)], f"{spec.name} all years",
                            provenance.get("build_key"))
-        info = log_onset_model(final.model, final.features, X, spec, vintage=provenance.get("vintage"),
+        info = log_onset_model(fitted.model, fitted.features, _first_rows(frame, rows), spec,
+                               vintage=provenance.get("vintage"),
                                name=_model_name(model_name, spec, "final" if target is None else f"for{target}"),
                                description=f"{model_name} of {spec} fitted on every labelled year "
-                                           f"({int(X['year'].min())}-{int(X['year'].max())})"
+                                           f"({first_year}-{last_year})"
                                            + ("" if target is None else f", sources as stale as in {target}"))
-        if hasattr(final.model, "feature_importances_"):
-            _log_figure(plots.feature_importance(final.model), "plots/feature_importance.png")
+        if hasattr(fitted.model, "feature_importances_"):
+            _log_figure(plots.feature_importance(fitted.model), "plots/feature_importance.png")
         kill_point("train.model_logged")
         name = registered_name(spec, target)
         version = mlflow.register_model(info.model_uri, name, tags={

@@ -245,7 +245,8 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
             if on_model is not None:
                 on_model(result)
             done[k] = result if keep_forecasts or result.run_id is None else result.released()
-            release_free_memory()  # what logging allocated (forecast frames, figures, files) goes back to the system
+            # what logging allocated (forecast frames, figures, files) goes back to the system
+            release_free_memory(cycles=True)
     results: list[list] = [[] for _ in requests]
     for k in range(len(plans)):  # in request and model order, however they finished
         results[owners[k][0]].append(done[k])
@@ -341,7 +342,7 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
                            fitted=fitted)
     finally:
         del built
-        release_free_memory()  # the table and its copies, freed: the next train starts from less
+        release_free_memory(cycles=True)  # the table and its copies, freed: the next train starts from less
 
 
 def compare(spec: LabelSpec | str | None = None, *, last: int = 20, paths: Paths | None = None) -> pd.DataFrame:

@@ -241,6 +241,7 @@ def test_an_unreachable_scheduler_fails_at_once_in_one_line():
 def test_a_final_model_fitted_beside_the_backtests_is_the_one_train_would_fit(defense, tmp_path):
     """``foedus run`` fits the final models as tasks of the backtests' fan-out: the fit that comes
     back (without its training rows) forecasts exactly as one fitted here, and train logs it."""
+    import mlflow
     import numpy as np
     from foedus.features.labels import labelled
     from foedus.jobs import backtest_request, build, run_backtests, train
@@ -267,3 +268,10 @@ def test_a_final_model_fitted_beside_the_backtests_is_the_one_train_would_fit(de
         logged = MlflowClient().get_run(run_id)
         assert logged.data.params["train_rows"] == str(len(here.train))
         assert logged.data.metrics["train_onsets"] == float(here.train["onset"].astype(int).sum())
+        years = here.train["year"]
+        assert (logged.data.params["train_first_year"], logged.data.params["train_last_year"]) == \
+            (str(years.min()), str(years.max()))
+        # the served example: the first labelled rows, as the fit here would give them
+        example = mlflow.pyfunc.load_model(f"models:/{promotion.name}/1").input_example
+        first = here.train.head(5)[here.features]
+        assert np.array_equal(example.to_numpy(float), first.to_numpy(float), equal_nan=True)
