@@ -36,10 +36,11 @@ from foedus.features.memory import release_free_memory
 from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import era_of
 from foedus.models import explain
-from foedus.models.catalogue import DEFAULT_SEED, make_model, model_spec, tune
+from foedus.models.catalogue import make_model, model_spec, tune
 from foedus.models.estimators import feature_columns
 from foedus.models.folds import DEFAULT_FOLDS, Fold, split
 from foedus.models.metrics import score
+from foedus.models.seed import DEFAULT_SEED
 from threadpoolctl import threadpool_limits
 
 # Columns kept beside each forecast so that slices and explanations need no second look-up.

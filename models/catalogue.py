@@ -12,10 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from foedus.features.errors import InvalidInput
-
-# The seed of every fit, backtest and sampled explanation unless the user gives another:
-# same data and seed give the same numbers.
-DEFAULT_SEED = 7
+from foedus.models.seed import DEFAULT_SEED
 
 
 @dataclass(frozen=True)

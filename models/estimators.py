@@ -30,7 +30,7 @@ import pandas as pd
 from foedus.features.errors import InvalidInput
 from foedus.features.families import threat
 from foedus.features.universe import DYAD
-from foedus.models.catalogue import DEFAULT_SEED
+from foedus.models.seed import DEFAULT_SEED
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier

@@ -23,12 +23,13 @@ from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import FIRST_YEAR, LAST_YEAR
 from foedus.models import plots, run_view
 from foedus.models.backtest import BacktestResult, fit_final, slice_metrics
-from foedus.models.catalogue import DEFAULT_SEED, make_model
+from foedus.models.catalogue import make_model
 from foedus.models.estimators import feature_columns
 from foedus.models.folds import label_delay, split
 from foedus.models.recovery import owner_tags
 from foedus.models.registry import Promotion, apply, judge, registered_name, standing
 from foedus.models.reuse import REUSE_TAG, find_final, reuse_key, reused
+from foedus.models.seed import DEFAULT_SEED
 from foedus.models.tracking import (
     data_digest,
     environment,

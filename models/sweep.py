@@ -32,10 +32,10 @@ import numpy as np
 from foedus.features.errors import FoedusError, InvalidInput
 from foedus.features.labels import labelled
 from foedus.models.backtest import TableRef, load_table, one_blas_thread
-from foedus.models.catalogue import DEFAULT_SEED
 from foedus.models.estimators import CLIMATE, LightGBMOnset, continuing
 from foedus.models.folds import Fold, split
 from foedus.models.metrics import average_precision_of
+from foedus.models.seed import DEFAULT_SEED
 from foedus.models.tuning import BLOCK_YEARS, INNER_BLOCKS, inner_blocks
 
 MODEL = "lightgbm"  # the model a sweep tunes

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from foedus.models.catalogue import DEFAULT_SEED
 from foedus.models.estimators import CLIMATE, NEGATIVE_RATE, LightGBMOnset, continuing
 from foedus.models.folds import Fold, split
 from foedus.models.metrics import average_precision_of
+from foedus.models.seed import DEFAULT_SEED
 
 GRID = (
     {"num_leaves": 7, "min_child_samples": 500},

@@ -11,7 +11,8 @@ from pathlib import Path
 import typer
 from foedus.features.errors import FoedusError
 from foedus.features.labels import DEFAULT_LABEL_SPEC
-from foedus.models.catalogue import DEFAULT_SEED, MAIN_JOB_MODELS, MODELS
+from foedus.models.catalogue import MAIN_JOB_MODELS, MODELS
+from foedus.models.seed import DEFAULT_SEED
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
@@ -415,8 +416,8 @@ def run(
     this year's present-day model and top pairs, the report."""
     from foedus.cli_scoring import print_rank
     from foedus.features.years import NEXT_YEAR
-    from foedus.jobs import run as run_job
     from foedus.main_job import MAIN_LABELS
+    from foedus.main_job import run as run_job
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -25,6 +25,7 @@ from foedus.features.memory import release_free_memory
 from foedus.features.readers import load_source, source_years
 from foedus.features.summary import threat_onset_summary
 from foedus.features.years import FIRST_YEAR, LAST_YEAR, check_span
+from foedus.store import configure_tracking
 
 
 def fetch_data(origin: str | Path | None = None, *, force: bool = False, paths: Paths | None = None,
@@ -74,21 +75,6 @@ def _state_names(paths: Paths) -> dict[int, str]:
     from foedus.features.states import load_registry
 
     return {code: state.name for code, state in load_registry(paths).states.items()}
-
-
-def configure_tracking(paths: Paths) -> str:
-    """MLflow pointed at the project's store (an unreachable tracking server fails now, before
-    any build or training), and the unfinished work of killed foedus processes settled
-    (``foedus.models.recovery``; each thing done is logged as a warning). Returns the URI."""
-    import logging
-
-    from foedus.models.recovery import recover
-    from foedus.models.tracking import configure
-
-    uri = configure(paths.root)
-    for done in recover():
-        logging.getLogger("foedus.models.recovery").warning(done.describe())
-    return uri
 
 
 @dataclass(frozen=True)
@@ -191,11 +177,11 @@ def run_backtests(requests: Sequence[BacktestRequest], *, seed: int | None = Non
     from foedus.features.build import ensure_built
     from foedus.models.backtest import BacktestPlan, FinalTask, TableRef, load_table
     from foedus.models.backtest import run_backtests as fan_out
-    from foedus.models.catalogue import DEFAULT_SEED
     from foedus.models.executor import executor
     from foedus.models.experiment import log_backtest
     from foedus.models.folds import label_delay
     from foedus.models.reuse import find_backtest, load_backtest
+    from foedus.models.seed import DEFAULT_SEED
     from foedus.models.tracking import experiment_id
     from foedus.sweeps import swept_fold_params
 
@@ -317,8 +303,9 @@ def train(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "lightgbm", *
     seed, the backtest it is judged by) is not fitted again: that run and version are returned
     (the Promotion's ``reused``); ``force`` fits it again. ``fitted``: the model already fitted
     on this table (``run_backtests``'s ``finals``), logged and registered instead of a new fit."""
-    from foedus.models.catalogue import DEFAULT_SEED, model_spec
+    from foedus.models.catalogue import model_spec
     from foedus.models.experiment import judging_backtest, latest_backtest, train_final
+    from foedus.models.seed import DEFAULT_SEED
     from foedus.sweeps import swept_final_params
 
     paths = paths or Paths.discover()
@@ -432,10 +419,11 @@ def skill_by_staleness(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, targets: Sequ
     import mlflow
     from foedus.features.build import ensure_built
     from foedus.models import plots
-    from foedus.models.catalogue import DEFAULT_SEED, model_spec
+    from foedus.models.catalogue import model_spec
     from foedus.models.executor import executor
     from foedus.models.folds import PRESENT_FOLDS, parse_folds
     from foedus.models.recovery import owner_tags
+    from foedus.models.seed import DEFAULT_SEED
     from foedus.models.skill import markdown, skill_row, skill_table
     from foedus.models.tracking import environment, experiment_id, log_frame
 
@@ -481,7 +469,3 @@ def skill_by_staleness(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, targets: Sequ
         mlflow.log_text(markdown(table, spec), "skill/skill_by_staleness.md")
         mlflow.log_figure(plots.skill_by_staleness({str(spec): table}), "skill/skill_by_staleness.png")
     return table
-
-
-# the main job sequences the functions above; re-exported here as the notebook API
-from foedus.main_job import LabelRun, RunResult, run  # noqa: E402,F401

@@ -22,7 +22,8 @@ from foedus.features.labels import LabelSpec
 from foedus.features.labels import as_label_spec as _spec
 from foedus.features.summary import threat_onset_summary
 from foedus.features.years import NEXT_YEAR
-from foedus.jobs import backtest_request, build, compare, configure_tracking, fetch_data, run_backtests, train
+from foedus.jobs import backtest_request, build, compare, fetch_data, run_backtests, train
+from foedus.store import configure_tracking
 
 MAIN_LABELS = ("atop:any:1", "atop:defense:1")
 TOP_PAIRS = 10

@@ -79,11 +79,10 @@ def sweep(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, trials: int = DEFAULT_TRIA
     Returns one summary per study: its name, cut, run id, best value, trial and parameters.
     ``on_trial(cut, trial)`` is called after each trial (the CLI prints progress with it)."""
     from foedus.features.build import ensure_built
-    from foedus.jobs import configure_tracking
     from foedus.models.backtest import TableRef, load_table
-    from foedus.models.catalogue import DEFAULT_SEED
     from foedus.models.executor import executor
     from foedus.models.folds import label_delay
+    from foedus.models.seed import DEFAULT_SEED
     from foedus.models.sweep import (
         BATCH,
         model_params,
@@ -94,6 +93,7 @@ def sweep(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, trials: int = DEFAULT_TRIA
         study_name,
     )
     from foedus.models.sweep_tracking import log_study
+    from foedus.store import configure_tracking
 
     if trials < 1:
         raise InvalidInput(f"--trials {trials}: give at least 1")

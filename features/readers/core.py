@@ -57,6 +57,8 @@ class Reader:
         return self.doc.splitlines()[0] if self.doc else ""
 
 
+# Filled as the reader modules are imported: importing this module imports its package first,
+# whose ``__init__`` imports every one of them, so the registry is full before anyone reads it.
 READERS: dict[str, Reader] = {}
 
 
@@ -180,9 +182,6 @@ def load_source(key: str, paths: Paths | None = None) -> pd.DataFrame:
 
     Raises ``DataError`` if the raw file is missing, fails its checksum or cannot be read.
     """
-    # Importing the reader modules registers them.
-    from foedus.features import readers as _  # noqa: F401
-
     paths = paths or Paths.discover()
     source = _source(key, paths)
     if key not in READERS:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from foedus.features.errors import InvalidInput
-from foedus.models.catalogue import DEFAULT_SEED, MODELS, make_model, model_names
+from foedus.models.catalogue import MODELS, make_model, model_names
+from foedus.models.seed import DEFAULT_SEED
 from sklearn.base import clone, is_classifier
 
 
