@@ -13,12 +13,12 @@ import logging
 import subprocess
 from pathlib import Path
 
-import foedus
 from foedus.features.catalogue import Family
 from foedus.features.config import Paths
 from foedus.features.labels import LabelSpec
 from foedus.features.manifest import load_manifest, sha256_of
 from foedus.features.table import sources_of, with_coverage
+from foedus.features.version import VERSION
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,13 @@ def code_version() -> dict:
     """foedus's version, a digest of the build's source files and the git commit if there is one."""
     # the build is foedus.features alone (readers, labels, families): a change there makes a new
     # build key; a change to the models or the commands does not rebuild the table
-    package = Path(foedus.__file__).resolve().parent
     features = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True,
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=features, capture_output=True, text=True,
                                 timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {"foedus_version": foedus.__version__, "source_digest": source_digest(features), "git_commit": commit}
+    return {"foedus_version": VERSION, "source_digest": source_digest(features), "git_commit": commit}
 
 
 def sources_used(spec: LabelSpec, families: list[Family]) -> list[str]:

@@ -26,6 +26,7 @@ from foedus.models.backtest import BacktestResult, fit_final, slice_metrics
 from foedus.models.catalogue import make_model
 from foedus.models.estimators import feature_columns
 from foedus.models.folds import label_delay, split
+from foedus.models.pyfunc import log_onset_model
 from foedus.models.recovery import owner_tags
 from foedus.models.registry import Promotion, apply, judge, registered_name, standing
 from foedus.models.reuse import REUSE_TAG, find_final, reuse_key, reused
@@ -36,7 +37,6 @@ from foedus.models.tracking import (
     experiment_id,
     log_frame,
     log_metrics,
-    log_onset_model,
 )
 from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.tracking import MlflowClient

@@ -13,6 +13,8 @@ probability. MLflow models are pickled code: load them only from a store you tru
 
 from __future__ import annotations
 
+import warnings
+
 import mlflow.pyfunc
 import pandas as pd
 
@@ -39,8 +41,8 @@ class OnsetModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"probability": self.estimator.predict_proba(frame)[:, 1]}, index=model_input.index)
 
     def _predict_pairs(self, model_input: pd.DataFrame) -> pd.DataFrame:
+        from foedus.models.pairs import score_batch
         from foedus.models.scoring import ScoringModel
-        from foedus.scoring import score_batch
 
         name = type(self.estimator).__name__
         model = ScoringModel(self.estimator, self.features, self.columns, "served pyfunc", name, "", None, None, None,
@@ -50,3 +52,47 @@ class OnsetModel(mlflow.pyfunc.PythonModel):
         out = scored[["probability", "percentile", "already_allied", "error"]].astype(
             {"probability": "float64", "percentile": "float64"})
         return out.set_axis(model_input.index)
+
+
+def onset_signature(features: list[str]):
+    """The served model's input: feature rows (doubles, ``year`` an integer) or pairs by name
+    (``state_a``, ``state_b``, ``year``), every column optional; the output: ``probability``."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    columns = [ColSpec("long" if c == "year" else "double", c, required=False) for c in features]
+    columns += [ColSpec("string", c, required=False) for c in ("state_a", "state_b")]
+    if "year" not in features:
+        columns.append(ColSpec("long", "year", required=False))
+    return ModelSignature(inputs=Schema(columns), outputs=Schema([ColSpec("double", "probability")]))
+
+
+def log_onset_model(estimator, features: list[str], example, spec, name: str = "model", vintage: dict | None = None,
+                    description: str | None = None):
+    """Log a fitted estimator as a pyfunc with signature and input example (the first rows of
+    ``example``, a frame of the table's columns); returns ModelInfo. ``vintage``: a present-day
+    model's (the build sidecar's), kept with the model; ``description``: what it was fitted on,
+    shown on the logged model's page. An ``example`` without rows logs no input example:
+    MLflow then does not load the model back to check the example can be served (about half a
+    second a model), which is for models meant to be served, not a backtest's fold models."""
+    from foedus.models.estimators import feature_columns
+
+    wrapped = OnsetModel(estimator, features, str(spec), feature_columns(example), vintage)
+    # the first rows only: the whole frame as doubles would be a copy of gigabytes for five rows
+    example = example.head(5)[features].astype({c: "int64" if c == "year" else "float64" for c in features}) \
+        if len(example) else None
+    signature = onset_signature(features)
+    with warnings.catch_warnings():  # MLflow's advice to give an example: left out on purpose here
+        warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
+        return mlflow.pyfunc.log_model(
+            name=name, python_model=wrapped, signature=signature, input_example=example,
+            # pinned requirements: inferring them costs seconds per model (ML-NOTES)
+            pip_requirements=_requirements(),
+            tags={"label_spec": str(spec), **({"mlflow.note.content": description} if description else {})},
+        )
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy")]

@@ -21,13 +21,12 @@ import os
 import socket
 from dataclasses import dataclass
 
+from foedus.models.registry import ABANDONED, AP_TAG, PENDING, PROMOTION, REGISTERED_PREFIX, apply, judge
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 HOST, PID, STARTED = "foedus.host", "foedus.pid", "foedus.process_start"
 ENDED = "foedus.ended"
-# a registered version's progress through the champion rule (``registry.PROMOTION``)
-PROMOTION, PENDING, DONE, ABANDONED = "foedus.promotion", "pending", "done", "abandoned"
 
 
 def _process_start(pid: int) -> str | None:
@@ -107,8 +106,6 @@ def _fail_orphans(client: MlflowClient, experiments: list[str]) -> list[Recovere
 
 
 def _finish_promotions(client: MlflowClient) -> list[Recovered]:
-    from foedus.models.registry import AP_TAG, REGISTERED_PREFIX, apply, judge
-
     done = []
     for model in client.search_registered_models(f"name LIKE '{REGISTERED_PREFIX}%'"):
         for version in client.search_model_versions(f"name = '{model.name}'"):

@@ -16,6 +16,10 @@ from mlflow.tracking import MlflowClient
 CHAMPION = "champion"
 AP_TAG = "backtest_continuing_dyad_average_precision"
 REGISTERED_PREFIX = "foedus-onset-"
+# a registered version's progress through the champion rule, as a version tag: pending from its
+# registration until its alias is settled (``apply``), abandoned by ``foedus.models.recovery``
+# when its train was killed before the rule could be applied
+PROMOTION, PENDING, DONE, ABANDONED = "foedus.promotion", "pending", "done", "abandoned"
 
 
 def registered_name(spec, for_year: int | None = None) -> str:
@@ -72,8 +76,6 @@ def standing(client: MlflowClient, name: str, version: str, reused=None) -> Prom
 def judge(client: MlflowClient, name: str, version: str, average_precision: float) -> Promotion:
     """Tag ``version`` with its backtest AP and decide whether it beats the champion; the alias
     is not moved yet (``apply``), and the version's ``foedus.promotion`` tag says so (pending)."""
-    from foedus.models.recovery import PENDING, PROMOTION
-
     client.set_model_version_tag(name, version, AP_TAG, f"{average_precision:.10g}")
     client.set_model_version_tag(name, version, PROMOTION, PENDING)
     previous = current_champion(client, name)
@@ -86,8 +88,6 @@ def judge(client: MlflowClient, name: str, version: str, average_precision: floa
 def apply(client: MlflowClient, promotion: Promotion) -> None:
     """Move the alias if ``promotion`` won, and mark the version's champion rule done. One write
     moves the alias: a reader sees the old champion or the new one."""
-    from foedus.models.recovery import DONE, PROMOTION
-
     if promotion.promoted:
         client.set_registered_model_alias(promotion.name, CHAMPION, promotion.version)
     client.set_model_version_tag(promotion.name, promotion.version, PROMOTION, DONE)

@@ -102,7 +102,7 @@ def find_backtest(experiment: str, key: str, n_folds: int, with_models: bool):
 def find_final(experiment: str, key: str):
     """The newest finished final-model run with ``key`` whose registered version exists, is not
     marked incomplete and has been through the champion rule, or None."""
-    from foedus.models.recovery import DONE, PROMOTION
+    from foedus.models.registry import DONE, PROMOTION
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient()

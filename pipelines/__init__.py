@@ -33,11 +33,10 @@ Names are imported lazily, so ``import foedus.features`` never loads the CLI or 
 from importlib import import_module
 
 from foedus.features.memory import avoid_huge_page_stalls
+from foedus.features.version import VERSION as __version__  # noqa: F401
 
 # before numpy is imported, so that every foedus process and its workers allocate without stalls
 avoid_huge_page_stalls()
-
-__version__ = "0.1.0"
 
 _API = {
     "fetch_data": "foedus.jobs",
@@ -58,7 +57,7 @@ _API = {
     "ui_links": "foedus.ui",
     "stop_server": "foedus.ui",
     "score": "foedus.scoring",
-    "score_batch": "foedus.scoring",
+    "score_batch": "foedus.models.pairs",
     "score_csv": "foedus.batch",
     "rank": "foedus.scoring",
     "threats": "foedus.scoring",

@@ -8,7 +8,7 @@ failure leaves no partial output (a previous file at that path is untouched).
 
 The file: UTF-8 (a byte-order mark and Windows line endings are fine), a header with
 ``state_a``, ``state_b`` and ``year`` (any order, any case); other columns are copied to the
-output as they are. Each row is scored as ``foedus.scoring.score_batch`` scores it: a row
+output as they are. Each row is scored as ``foedus.models.pairs.score_batch`` scores it: a row
 that cannot be scored keeps its reason in ``error``. A file that cannot be read as such a CSV
 is refused whole (``InvalidInput``, one line naming the file).
 """
@@ -24,7 +24,7 @@ from foedus.features.atomic import atomic_path
 from foedus.features.config import Paths
 from foedus.features.errors import InvalidInput
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec
-from foedus.scoring import BATCH_COLUMNS, SCORE_COLUMNS, BatchScorer
+from foedus.models.pairs import BATCH_COLUMNS, SCORE_COLUMNS, BatchScorer
 
 # Rows read, scored and written at a time. Measured on 1,000,000 rows (benchmarks/batch_scoring.py):
 # the peak memory grows with it, the speed hardly (the per-chunk work is whole-column).

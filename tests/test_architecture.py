@@ -1,8 +1,6 @@
 """The import graph of foedus, read from the source with ``ast`` (function-level imports
-included): no module imports itself through others, and nothing below the app layer imports it.
-
-The cycles still being taken apart are listed in ``REMAINING_CYCLES``: a cycle not listed fails,
-and so does a listed one that is gone (the list only shrinks, and ends empty)."""
+included): no module imports itself through others, and nothing below the app layer
+(``foedus.features``, ``foedus.models``) imports it."""
 
 from __future__ import annotations
 
@@ -12,14 +10,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# issue 30: the tracking, registry and scoring modules (the pyfunc's pairs branch calls the app
-# layer), and the command modules joined at the bottom of cli.py
-REMAINING_CYCLES = [
-    {"foedus.models.experiment", "foedus.models.pyfunc", "foedus.models.recovery", "foedus.models.registry",
-     "foedus.models.reuse", "foedus.models.scoring", "foedus.models.tracking", "foedus.scoring"},
-    {"foedus.cli", "foedus.cli_report", "foedus.cli_scoring", "foedus.cli_server"},
-]
-REMAINING_UPWARD = {("foedus.features.provenance", "foedus"), ("foedus.models.pyfunc", "foedus.scoring")}
 LOWER = ("foedus.features", "foedus.models")
 
 
@@ -101,14 +91,16 @@ def test_the_graph_sees_function_level_and_relative_imports():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
 
 
-def test_no_import_cycles_but_those_still_being_taken_apart():
-    found = cycles(import_graph())
-    assert [c for c in found if c not in REMAINING_CYCLES] == [], "a new import cycle"
-    assert [c for c in REMAINING_CYCLES if c not in found] == [], "a cycle is gone: take it off REMAINING_CYCLES"
+def test_no_import_cycles():
+    assert cycles(import_graph()) == []
 
 
 def test_features_and_models_do_not_import_the_app_layer():
-    upward = {(source, target) for source, targets in import_graph().items() for target in targets
-              if source.startswith(LOWER) and not target.startswith(LOWER)}
-    assert upward - REMAINING_UPWARD == set(), "a new import from features/models into the app layer"
-    assert REMAINING_UPWARD - upward == set(), "an upward import is gone: take it off REMAINING_UPWARD"
+    upward = sorted((source, target) for source, targets in import_graph().items() for target in targets
+                    if source.startswith(LOWER) and not target.startswith(LOWER))
+    assert upward == []
+
+
+def test_features_do_not_import_models():
+    assert sorted((source, target) for source, targets in import_graph().items() for target in targets
+                  if source.startswith("foedus.features") and target.startswith("foedus.models")) == []

@@ -54,7 +54,7 @@ def test_the_logits_impute_the_same_medians_as_scikit_learns_median_strategy(sma
 def test_the_main_job_backtests_every_model_but_those_kept_out_of_it():
     import inspect
 
-    from foedus.cli import run
+    from foedus.cli.experiments import run
     from foedus.models.catalogue import MAIN_JOB_MODELS
 
     assert MAIN_JOB_MODELS == ("lightgbm", "logit-literature", "logit-threat", "base-rate")

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from foedus.features.labels import LabelSpec
 from foedus.models.estimators import BaseRate
+from foedus.models.pyfunc import log_onset_model
 from foedus.models.registry import AP_TAG, CHAMPION, current_champion, promote_if_better, registered_name
-from foedus.models.tracking import configure, experiment_id, log_onset_model
+from foedus.models.tracking import configure, experiment_id
 from mlflow.tracking import MlflowClient
 
 

@@ -200,7 +200,7 @@ def test_a_supplement_file_without_the_columns_or_listing_a_treaty_twice_is_refu
 
 def test_supplements_change_at_risk_status_only_after_the_source_ends(present, tmp_path, recorded, registry):
     from foedus.features.labels import as_label_spec
-    from foedus.scoring import apply_supplements
+    from foedus.models.pairs import apply_supplements
 
     spec = as_label_spec(SPEC)
     # a made-up treaty of 2024 between two states at risk in the 2026 table

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from foedus.cli import app, err, out
+from foedus.cli.common import err, out
 
 server_app = typer.Typer(help="A shared MLflow tracking server on PostgreSQL, for a team (the database from "
                          "PGUSER, PGPASSWORD, PGHOST, PGPORT, PGDATABASE).", no_args_is_help=True)
-app.add_typer(server_app, name="server")
 
 STATE_HELP = ("The server's state file (default mlruns/server.json in the project; its log beside it). Another "
               "file runs a second server.")

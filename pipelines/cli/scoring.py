@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import typer
-from foedus.cli import _spec_option, app, err, out
+from foedus.cli.common import err, out, spec_option
 from foedus.features.errors import FoedusError, InvalidInput
 from rich.panel import Panel
 from rich.table import Table
@@ -137,12 +137,11 @@ def _print_pair(result) -> None:
         out.print(table)
 
 
-@app.command()
 def score(
     state_a: str | None = typer.Argument(None, help="A state: COW code, abbreviation or name."),
     state_b: str | None = typer.Argument(None, help="The other state."),
     year: int | None = typer.Option(None, help=YEAR_HELP),
-    spec: str = _spec_option(),
+    spec: str = spec_option(),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     model_uri: str | None = typer.Option(None, help=MODEL_URI_HELP),
     input_file: Path | None = typer.Option(None, "--input", help=INPUT_HELP),
@@ -180,13 +179,12 @@ def _score_batch(input_file: Path, output: Path | None, spec: str, model_uri: st
         raise typer.Exit(2)
 
 
-@app.command()
 def rank(
     year: int | None = typer.Option(None, help=YEAR_HELP),
     top: int = typer.Option(20, help="How many pairs."),
     with_state: str | None = typer.Option(None, "--with", help="Only pairs containing this state."),
     region: str | None = typer.Option(None, help="Only pairs within: americas, europe, africa, middle east, asia."),
-    spec: str = _spec_option(),
+    spec: str = spec_option(),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     model_uri: str | None = typer.Option(None, help=MODEL_URI_HELP),
     supplement: Path | None = _supplement_option(),
@@ -212,11 +210,10 @@ def print_rank(frame, spec) -> None:
     out.print(_source_line(frame), highlight=False)
 
 
-@app.command()
 def threats(
     year: int | None = typer.Option(None, help=YEAR_HELP),
     top: int = typer.Option(20, help="How many pairs."),
-    spec: str = _spec_option(),
+    spec: str = spec_option(),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     model_uri: str | None = typer.Option(None, help=MODEL_URI_HELP),
     supplement: Path | None = _supplement_option(),

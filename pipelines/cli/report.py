@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from foedus.cli import app, out
+from foedus.cli.common import out
 
 
-@app.command()
 def report(
     run: str | None = typer.Option(None, "--run", help="The backtest's run id (default: the newest finished lightgbm "
                                    "backtest of the default label spec, else the newest backtest of any model)."),
