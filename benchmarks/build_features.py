@@ -51,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    from foedus.features.config import Paths
+    from foedus.infra.config import Paths
     from foedus.jobs import fetch_data
 
     paths = Paths.discover()

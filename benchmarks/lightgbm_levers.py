@@ -37,7 +37,7 @@ _tables: dict[str, pd.DataFrame] = {}
 def _table(spec: str) -> pd.DataFrame:
     if spec not in _tables:
         from foedus.features.build import ensure_built
-        from foedus.features.config import Paths
+        from foedus.infra.config import Paths
 
         path, _ = ensure_built(spec, paths=Paths.discover())
         _tables[spec] = pd.read_parquet(path)

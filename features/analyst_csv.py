@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
-from foedus.features.errors import InvalidInput
+from foedus.infra.errors import InvalidInput
 
 # Bytes decoded at a time when checking the encoding: the check holds one block in memory.
 BLOCK = 1 << 20

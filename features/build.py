@@ -14,16 +14,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from foedus.features.alliances import alliance_state, coverage
-from foedus.features.atomic import exclusive, remove_unfinished, write_atomic
 from foedus.features.catalogue import Family, catalogue_frame, catalogue_markdown
 from foedus.features.citations import source_citations
-from foedus.features.config import Paths
-from foedus.features.errors import FoedusError
 from foedus.features.families import feature_families
-from foedus.features.faults import kill_point
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec, as_label_spec, counts_by_era, label_dyad_years
-from foedus.features.memory import release_free_memory
-from foedus.features.parallel import cores
 from foedus.features.provenance import provenance as build_provenance
 from foedus.features.provenance import reusable, sources_used, table_checksum
 from foedus.features.readers import load_source
@@ -31,6 +25,12 @@ from foedus.features.staleness import Vintage, carry_forward, check_target, shif
 from foedus.features.table import Sources, feature_table, load_sources, sources_of, with_coverage
 from foedus.features.universe import DYAD_YEAR, dyad_years
 from foedus.features.years import FIRST_YEAR, LAST_YEAR, check_span
+from foedus.infra.atomic import exclusive, remove_unfinished, write_atomic
+from foedus.infra.config import Paths
+from foedus.infra.errors import FoedusError
+from foedus.infra.faults import kill_point
+from foedus.infra.memory import release_free_memory
+from foedus.infra.parallel import cores
 
 
 def labelled_universe(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, first: int = FIRST_YEAR, last: int = LAST_YEAR,

@@ -20,9 +20,9 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from foedus.features.config import Paths
-from foedus.features.errors import ConfigError, InvalidInput
 from foedus.features.manifest import NAME_LISTS, Reference, load_manifest, load_references
+from foedus.infra.config import Paths
+from foedus.infra.errors import ConfigError, InvalidInput
 
 FORMATS = ("bibtex", "text", "both")
 OTHERS = "others"  # BibTeX's "and others": the list goes on (printed "et al.")

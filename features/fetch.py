@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from foedus.features.atomic import DISK_FULL_OR_READ_ONLY, atomic_path
-from foedus.features.errors import DataError
-from foedus.features.manifest import Source, sha256_of
+from foedus.features.manifest import Source
+from foedus.infra.atomic import DISK_FULL_OR_READ_ONLY, atomic_path, sha256_of
+from foedus.infra.errors import DataError
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 HTTP_TIMEOUT_S = 60

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from foedus.features.alliances import ALLIANCE_SOURCES, AllianceSource
-from foedus.features.errors import InvalidInput
 from foedus.features.universe import dyad_year_key
 from foedus.features.years import count_by_era
+from foedus.infra.errors import InvalidInput
 
 MAX_HORIZON = 20
 

@@ -3,12 +3,11 @@ and the references each source asks to be cited by (``cite``, keys of its ``[ref
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from foedus.features.errors import ConfigError
+from foedus.infra.errors import ConfigError
 
 REQUIRED = ("path", "bundle", "commit", "url", "sha256", "description")
 
@@ -59,14 +58,6 @@ def load_manifest(path: Path) -> dict[str, Source]:
     if not sources:
         raise ConfigError(f"manifest {path} lists no [sources.*] entries")
     return sources
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # Citations as data: [references.<key>] tables, BibTeX's fields. Each type needs what BibTeX (and

@@ -14,11 +14,12 @@ import subprocess
 from pathlib import Path
 
 from foedus.features.catalogue import Family
-from foedus.features.config import Paths
 from foedus.features.labels import LabelSpec
-from foedus.features.manifest import load_manifest, sha256_of
+from foedus.features.manifest import load_manifest
 from foedus.features.table import sources_of, with_coverage
-from foedus.features.version import VERSION
+from foedus.infra.atomic import sha256_of
+from foedus.infra.config import Paths
+from foedus.infra.version import VERSION
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from foedus.features.dyads import Sources
-from foedus.features.errors import InvalidInput
 from foedus.features.readers import READERS
 from foedus.features.years import LAST_YEAR, NEXT_YEAR, whole_year
+from foedus.infra.errors import InvalidInput
 
 
 @dataclass(frozen=True)

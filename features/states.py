@@ -26,9 +26,9 @@ from datetime import date
 from functools import lru_cache
 
 import pandas as pd
-from foedus.features.errors import InvalidInput, StateNotFound
 from foedus.features.readers.system import spell_last_years
 from foedus.features.years import check_year
+from foedus.infra.errors import InvalidInput, StateNotFound
 
 # Names the COW list does not use for a state it codes (historical names and common short forms).
 ALIASES: dict[str, int] = {

@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 from foedus.features.alliances import AllianceSource
 from foedus.features.analyst_csv import read_header, read_rows
-from foedus.features.errors import FoedusError, InvalidInput
 from foedus.features.years import LAST_YEAR
+from foedus.infra.errors import FoedusError, InvalidInput
 
 COLUMNS = ("state_a", "state_b", "year", "obligation", "source")
 WHAT = "supplement file"

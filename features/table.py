@@ -11,12 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 from foedus.features.catalogue import Family
-from foedus.features.config import Paths
 from foedus.features.dyads import Dyads, Sources
-from foedus.features.memory import release_free_memory
-from foedus.features.parallel import cores
 from foedus.features.readers import load_source, source_years
 from foedus.features.universe import DYAD_YEAR
+from foedus.infra.config import Paths
+from foedus.infra.memory import release_free_memory
+from foedus.infra.parallel import cores
 from threadpoolctl import threadpool_limits
 
 

@@ -7,7 +7,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from foedus.features.errors import InvalidInput
+from foedus.infra.errors import InvalidInput
 
 FIRST_YEAR = 1816  # the COW state system begins
 LAST_YEAR = 2024  # the last year of the dyad-year universe (cow_ddy)

@@ -30,11 +30,11 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 from foedus.features.build import read_built_table
-from foedus.features.errors import DataError, InvalidInput
 from foedus.features.labels import labelled
-from foedus.features.memory import release_free_memory
 from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import era_of
+from foedus.infra.errors import DataError, InvalidInput
+from foedus.infra.memory import release_free_memory
 from foedus.models import explain
 from foedus.models.catalogue import make_model, model_spec, tune
 from foedus.models.estimators import feature_columns

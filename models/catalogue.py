@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from foedus.features.errors import InvalidInput
+from foedus.infra.errors import InvalidInput
 from foedus.models.seed import DEFAULT_SEED
 
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from foedus.features.errors import InvalidInput
 from foedus.features.families import threat
 from foedus.features.universe import DYAD
+from foedus.infra.errors import InvalidInput
 from foedus.models.seed import DEFAULT_SEED
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer

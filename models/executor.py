@@ -39,8 +39,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from foedus.features.errors import FoedusError, InvalidInput
-from foedus.features.parallel import cores
+from foedus.infra.errors import FoedusError, InvalidInput
+from foedus.infra.parallel import cores
 
 CONNECT_TIMEOUT = 5  # seconds a remote scheduler gets to answer
 WORKER_TIMEOUT = 30  # seconds a remote scheduler gets to have at least one worker

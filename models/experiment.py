@@ -17,10 +17,10 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from foedus.features.errors import FoedusError
-from foedus.features.faults import kill_point
 from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import FIRST_YEAR, LAST_YEAR
+from foedus.infra.errors import FoedusError
+from foedus.infra.faults import kill_point
 from foedus.models import plots, run_view
 from foedus.models.backtest import BacktestResult, fit_final, slice_metrics
 from foedus.models.catalogue import make_model

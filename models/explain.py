@@ -21,10 +21,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from foedus.features.errors import InvalidInput
 from foedus.features.families import declared
 from foedus.features.universe import DYAD_YEAR
 from foedus.features.years import count_by_era, sum_by_era
+from foedus.infra.errors import InvalidInput
 from foedus.models.estimators import LEVEL
 
 KEYS = list(DYAD_YEAR)

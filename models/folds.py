@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from foedus.features.errors import InvalidInput
 from foedus.features.labels import labelled
 from foedus.features.staleness import staleness_of
+from foedus.infra.errors import InvalidInput
 
 
 @dataclass(frozen=True)

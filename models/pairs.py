@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 from foedus.features.alliances import alliance_state
 from foedus.features.build import ensure_built, read_year
-from foedus.features.config import Paths
-from foedus.features.errors import FoedusError, InvalidInput
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec, as_label_spec
 from foedus.features.readers import load_source, source_years
 from foedus.features.staleness import staleness_of
 from foedus.features.states import StateRegistry, load_registry
 from foedus.features.supplements import Supplements, read_supplements
 from foedus.features.years import FIRST_YEAR, LAST_YEAR, NEXT_YEAR, whole_year
+from foedus.infra.config import Paths
+from foedus.infra.errors import FoedusError, InvalidInput
 
 
 @dataclass

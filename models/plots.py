@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from foedus.features.errors import InvalidInput
 from foedus.features.summary import threat_onset_summary
+from foedus.infra.errors import InvalidInput
 from foedus.models.explain import readable
 from foedus.models.metrics import reliability_bins
 from matplotlib.figure import Figure

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import mlflow
 import numpy as np
 import pandas as pd
-from foedus.features.errors import FoedusError, InvalidInput
 from foedus.features.families import declared
 from foedus.features.staleness import staleness_of
 from foedus.features.universe import DYAD_YEAR
+from foedus.infra.errors import FoedusError, InvalidInput
 from foedus.models.estimators import feature_columns
 from foedus.models.explain import pair_level, readable, top_pushes
 from foedus.models.metrics import year_percentiles

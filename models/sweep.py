@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from foedus.features.errors import FoedusError, InvalidInput
 from foedus.features.labels import labelled
+from foedus.infra.errors import FoedusError, InvalidInput
 from foedus.models.backtest import TableRef, load_table, one_blas_thread
 from foedus.models.estimators import CLIMATE, LightGBMOnset, continuing
 from foedus.models.folds import Fold, split

@@ -56,7 +56,7 @@ def check_server(uri: str, timeout: float = SERVER_TIMEOUT) -> None:
     client retries for minutes, and a job would fail only after its training."""
     import urllib.request
 
-    from foedus.features.errors import FoedusError
+    from foedus.infra.errors import FoedusError
 
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as answer:

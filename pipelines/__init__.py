@@ -32,8 +32,8 @@ Names are imported lazily, so ``import foedus.features`` never loads the CLI or 
 
 from importlib import import_module
 
-from foedus.features.memory import avoid_huge_page_stalls
-from foedus.features.version import VERSION as __version__  # noqa: F401
+from foedus.infra.memory import avoid_huge_page_stalls
+from foedus.infra.version import VERSION as __version__  # noqa: F401
 
 # before numpy is imported, so that every foedus process and its workers allocate without stalls
 avoid_huge_page_stalls()
@@ -64,7 +64,7 @@ _API = {
     "load_source": "foedus.features.readers",
     "resolve_state": "foedus.features.states",
     "LabelSpec": "foedus.features.labels",
-    "FoedusError": "foedus.features.errors",
+    "FoedusError": "foedus.infra.errors",
 }
 
 __all__ = sorted(_API)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 from foedus.features.analyst_csv import read_header, read_rows
-from foedus.features.atomic import atomic_path
-from foedus.features.config import Paths
-from foedus.features.errors import InvalidInput
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec
+from foedus.infra.atomic import atomic_path
+from foedus.infra.config import Paths
+from foedus.infra.errors import InvalidInput
 from foedus.models.pairs import BATCH_COLUMNS, SCORE_COLUMNS, BatchScorer
 
 # Rows read, scored and written at a time. Measured on 1,000,000 rows (benchmarks/batch_scoring.py):

@@ -15,16 +15,16 @@ import pandas as pd
 # build, labelled_universe, BuildResult and feature_catalogue live in foedus.features.build;
 # they are re-exported here as the notebook API and for the CLI.
 from foedus.features.build import BuildResult, build, build_sources, feature_catalogue, labelled_universe  # noqa: F401
-from foedus.features.config import Paths
-from foedus.features.errors import InvalidInput
 from foedus.features.fetch import Fetched, RawState, fetch, raw_state
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec
 from foedus.features.labels import as_label_spec as _spec
 from foedus.features.manifest import load_manifest
-from foedus.features.memory import release_free_memory
 from foedus.features.readers import load_source, source_years
 from foedus.features.summary import threat_onset_summary
 from foedus.features.years import FIRST_YEAR, LAST_YEAR, check_span
+from foedus.infra.config import Paths
+from foedus.infra.errors import InvalidInput
+from foedus.infra.memory import release_free_memory
 from foedus.store import configure_tracking
 
 
@@ -384,7 +384,7 @@ def latest_skill(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, model: str = "light
                  paths: Paths | None = None) -> pd.DataFrame:
     """The table of the latest ``skill_by_staleness`` run of ``model`` under ``spec``."""
     import mlflow
-    from foedus.features.errors import FoedusError
+    from foedus.infra.errors import FoedusError
     from foedus.models.tracking import configure, experiment_id
     from mlflow.tracking import MlflowClient
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 from foedus.features.build import BuildResult
-from foedus.features.config import Paths
 from foedus.features.labels import LabelSpec
 from foedus.features.labels import as_label_spec as _spec
 from foedus.features.summary import threat_onset_summary
 from foedus.features.years import NEXT_YEAR
+from foedus.infra.config import Paths
 from foedus.jobs import backtest_request, build, compare, fetch_data, run_backtests, train
 from foedus.store import configure_tracking
 

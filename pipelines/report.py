@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from foedus.features.config import Paths
-from foedus.features.errors import InvalidInput
 from foedus.features.labels import DEFAULT_LABEL_SPEC, as_label_spec
+from foedus.infra.config import Paths
+from foedus.infra.errors import InvalidInput
 from foedus.models.report import Paragraph, render_html
 from foedus.report_sections import (
     Artifacts,
@@ -51,7 +51,7 @@ class ReportResult:
 # --- the job ---------------------------------------------------------------------------------
 
 def _write(folder: Path, html: str, figures: dict[str, bytes]) -> tuple[Path, tuple[Path, ...]]:
-    from foedus.features.atomic import write_atomic
+    from foedus.infra.atomic import write_atomic
 
     if folder.exists() and not folder.is_dir():
         raise InvalidInput(f"--output {folder} is a file: give a folder for report.html and its figures")

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from foedus.features.config import Paths
-from foedus.features.errors import FoedusError, InvalidInput
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec, as_label_spec
 from foedus.features.years import NEXT_YEAR
+from foedus.infra.config import Paths
+from foedus.infra.errors import FoedusError, InvalidInput
 from foedus.models.report import Image, Paragraph, Section, Table, percent
 
 # the artifacts of a backtest the report shows as figures, by the name of the PNG it writes

@@ -18,14 +18,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from foedus.features.alliances import alliance_state
-from foedus.features.config import Paths
-from foedus.features.errors import InvalidInput
 from foedus.features.families.geography import region_of
 from foedus.features.families.threat import common_foe_years, common_rivals_of
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec
 from foedus.features.readers import GML, SYSTEM, TD, TSS, load_source
 from foedus.features.staleness import staleness_of
 from foedus.features.table import load_sources
+from foedus.infra.config import Paths
+from foedus.infra.errors import InvalidInput
 from foedus.models.pairs import YearContext, score_batch, vintage_summary, year_context
 
 __all__ = ["score", "score_batch", "rank", "threats", "year_context"]

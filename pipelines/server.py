@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from foedus.features.atomic import exclusive, make_folder, write_atomic
-from foedus.features.config import Paths
-from foedus.features.errors import FoedusError
+from foedus.infra.atomic import exclusive, make_folder, write_atomic
+from foedus.infra.config import Paths
+from foedus.infra.errors import FoedusError
 from foedus.ui import HOST, READY_TIMEOUT, free_port, server_env, stop_server
 
 DEFAULT_PORT = 5000

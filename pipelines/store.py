@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from foedus.features.config import Paths
+from foedus.infra.config import Paths
 
 
 def configure_tracking(paths: Paths) -> str:

@@ -15,10 +15,10 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from foedus.features.config import Paths
-from foedus.features.errors import InvalidInput
 from foedus.features.labels import DEFAULT_LABEL_SPEC, LabelSpec
 from foedus.features.labels import as_label_spec as _spec
+from foedus.infra.config import Paths
+from foedus.infra.errors import InvalidInput
 
 STORAGE_VARIABLE = "FOEDUS_SWEEP_STORAGE"
 DEFAULT_TRIALS = 20

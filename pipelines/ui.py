@@ -14,8 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from foedus.features.config import Paths
-from foedus.features.errors import FoedusError
+from foedus.infra.config import Paths
+from foedus.infra.errors import FoedusError
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 90.0  # the server answers /health after about 6 s, the UI itself later (ML-NOTES)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from foedus.features.config import Paths
+from foedus.infra.config import Paths
 
 ROOT = Path(__file__).resolve().parents[1]
 

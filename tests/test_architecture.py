@@ -1,6 +1,7 @@
 """The import graph of foedus, read from the source with ``ast`` (function-level imports
-included): no module imports itself through others, and nothing below the app layer
-(``foedus.features``, ``foedus.models``) imports it."""
+included): no module imports itself through others; the layers import only downwards: the
+app layer (``foedus``, ``foedus.cli``) over ``foedus.models`` over ``foedus.features``, and
+``foedus.infra``, which every layer uses, imports nothing else of foedus."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LOWER = ("foedus.features", "foedus.models")
+LOWER = ("foedus.features", "foedus.models", "foedus.infra")
 
 
 def modules() -> dict[str, Path]:
@@ -99,6 +100,11 @@ def test_features_and_models_do_not_import_the_app_layer():
     upward = sorted((source, target) for source, targets in import_graph().items() for target in targets
                     if source.startswith(LOWER) and not target.startswith(LOWER))
     assert upward == []
+
+
+def test_infra_imports_nothing_else_of_foedus():
+    assert sorted((source, target) for source, targets in import_graph().items() for target in targets
+                  if source.startswith("foedus.infra") and not target.startswith("foedus.infra")) == []
 
 
 def test_features_do_not_import_models():

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pandas as pd
 import pyreadr
-from foedus.features.atomic import checksummed_ok, remove_unfinished, write_checksummed
-from foedus.features.config import Paths
-from foedus.features.errors import DataError
-from foedus.features.faults import kill_point
-from foedus.features.manifest import Source, load_manifest, sha256_of
+from foedus.features.manifest import Source, load_manifest
 from foedus.features.years import LAST_YEAR
+from foedus.infra.atomic import checksummed_ok, remove_unfinished, sha256_of, write_checksummed
+from foedus.infra.config import Paths
+from foedus.infra.errors import DataError
+from foedus.infra.faults import kill_point
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import sys
 import typer
 from foedus.cli import data, experiments, report, scoring, server, ui
 from foedus.cli.common import err
-from foedus.features.errors import FoedusError
+from foedus.infra.errors import FoedusError
 from rich.markup import escape
 
 app = typer.Typer(

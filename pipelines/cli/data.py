@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from foedus.cli.common import FOR_YEAR_HELP, err, out, print_threat_summary, report_build, spec_option
-from foedus.features.errors import FoedusError
+from foedus.infra.errors import FoedusError
 from rich.table import Table
 
 data_app = typer.Typer(help="Fetch, verify and inspect the raw data.", no_args_is_help=True)
@@ -95,7 +95,7 @@ def features_list(
 
     frame, text = feature_catalogue(spec)
     if markdown is not None:
-        from foedus.features.atomic import write_atomic
+        from foedus.infra.atomic import write_atomic
 
         write_atomic(markdown, lambda tmp: tmp.write_text(text + "\n"))
         out.print(f"wrote the catalogue of {len(frame)} features to {markdown}")
@@ -113,7 +113,7 @@ def cite(
     all_sources: bool = typer.Option(False, "--all", help="Cite every source in the manifest, not only a build's."),
 ) -> None:
     """Print the references to cite for exactly the sources a build used (its sidecar, else the spec), as ps_cite()."""
-    from foedus.features.errors import InvalidInput
+    from foedus.infra.errors import InvalidInput
     from foedus.jobs import cite as cite_job
 
     if output is not None and output.is_dir():
@@ -122,7 +122,7 @@ def cite(
     text = cited.render(fmt)
     summary = f"{len(cited.references)} references for the {len(cited.sources)} sources of {cited.origin}"
     if output is not None:
-        from foedus.features.atomic import write_atomic
+        from foedus.infra.atomic import write_atomic
 
         write_atomic(output, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
         out.print(f"wrote {summary} to {output}", markup=False, highlight=False)

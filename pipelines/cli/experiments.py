@@ -143,7 +143,7 @@ def staleness(
                         skill_by_staleness(spec, _target_years(years), model=model, folds=folds, seed=seed,
                                            on_profile=progress, jobs=jobs, scheduler=scheduler))
     if plot is not None:
-        from foedus.features.atomic import write_atomic
+        from foedus.infra.atomic import write_atomic
         from foedus.models.plots import skill_by_staleness as skill_plot
 
         figure = skill_plot(tables)
@@ -170,7 +170,7 @@ def staleness(
 def _target_years(text: str | None) -> list[int] | None:
     if text is None:
         return None
-    from foedus.features.errors import InvalidInput
+    from foedus.infra.errors import InvalidInput
 
     years: list[int] = []
     for part in text.split(","):
@@ -247,7 +247,7 @@ def run(
 
 def _print_summary(result) -> None:
     """What the main job wrote where, how long it took, and what to open next."""
-    from foedus.features.config import Paths
+    from foedus.infra.config import Paths
     from foedus.models.registry import registered_name
     from foedus.models.tracking import tracking_uri
 
@@ -274,13 +274,3 @@ def _print_summary(result) -> None:
 def _duration(seconds: float) -> str:
     minutes, rest = divmod(int(round(seconds)), 60)
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
-
-
-def _print_links(links) -> None:
-    for name, url in links.experiments.items():
-        out.print(f"  {name}: {url}", markup=False, highlight=False)
-    if links.compare:
-        out.print(f"  compare the latest backtest's {len(links.compared_runs)} models: {links.compare}",
-                  markup=False, highlight=False)
-    else:
-        out.print("  no backtest yet: run `foedus run` or `foedus backtest` first", markup=False)

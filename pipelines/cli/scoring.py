@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from foedus.cli.common import err, out, spec_option
-from foedus.features.errors import FoedusError, InvalidInput
+from foedus.infra.errors import FoedusError, InvalidInput
 from rich.panel import Panel
 from rich.table import Table
 

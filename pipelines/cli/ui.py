@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 from foedus.cli.common import out
-from foedus.features.errors import FoedusError
+from foedus.infra.errors import FoedusError
 
 
 def _print_links(links) -> None:
@@ -20,7 +20,7 @@ def _print_links(links) -> None:
 def ui(port: int | None = typer.Option(None, help="Port on 127.0.0.1 (default: a free one).")) -> None:
     """Start the MLflow UI on the project's store and print where to look; Ctrl-C stops it. With a
     tracking server in MLFLOW_TRACKING_URI, print where to look on that server (it is the UI)."""
-    from foedus.features.config import Paths
+    from foedus.infra.config import Paths
     from foedus.models.tracking import tracking_uri
     from foedus.ui import start_server, stop_server, ui_links
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from foedus.features.citations import bibtex, citations_for, plain, render, short_labels, source_citations
-from foedus.features.config import Paths
-from foedus.features.errors import ConfigError, InvalidInput
 from foedus.features.families import feature_families
 from foedus.features.manifest import REFERENCE_TYPES, load_manifest, load_references
 from foedus.features.table import sources_of
+from foedus.infra.config import Paths
+from foedus.infra.errors import ConfigError, InvalidInput
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "data" / "sources.toml"

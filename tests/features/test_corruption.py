@@ -16,10 +16,10 @@ import subprocess
 
 import pandas as pd
 import pytest
-from foedus.features.atomic import checksummed_ok, remove_unfinished
 from foedus.features.build import build, ensure_built
-from foedus.features.config import Paths
 from foedus.features.readers import core, load_source
+from foedus.infra.atomic import checksummed_ok, remove_unfinished
+from foedus.infra.config import Paths
 
 
 def cut_short(path):
@@ -113,7 +113,7 @@ def test_only_a_dead_writers_leftover_is_removed(tmp_path):
 
 def _consistent(path) -> bool:
     sidecar = json.loads(path.with_suffix(".json").read_text())
-    from foedus.features.manifest import sha256_of
+    from foedus.infra.atomic import sha256_of
 
     return sidecar["table"] == {"sha256": sha256_of(path), "bytes": path.stat().st_size}
 

@@ -10,9 +10,9 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from foedus.features.errors import DataError
 from foedus.features.fetch import RawState, fetch, raw_state
 from foedus.features.manifest import load_manifest
+from foedus.infra.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from foedus.features.alliances import ALLIANCE_SOURCES, alliance_state, coverage
-from foedus.features.errors import InvalidInput
 from foedus.features.labels import LabelSpec, counts_by_era, label_dyad_years, labelled
 from foedus.features.readers import load_source
 from foedus.features.years import count_by_era
+from foedus.infra.errors import InvalidInput
 from foedus.jobs import labelled_universe
 
 ATOP = ALLIANCE_SOURCES["atop"]

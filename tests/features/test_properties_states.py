@@ -14,9 +14,9 @@ import re
 import time
 
 import pytest
-from foedus.features.errors import InvalidInput, StateNotFound
 from foedus.features.states import ALIASES, MAX_QUERY
 from foedus.features.years import FIRST_YEAR, LAST_YEAR
+from foedus.infra.errors import InvalidInput, StateNotFound
 from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 

@@ -9,9 +9,9 @@ import shutil
 import pandas as pd
 import pyreadr
 import pytest
-from foedus.features.errors import DataError
 from foedus.features.manifest import load_manifest
 from foedus.features.readers import READERS, core, load_source, source_years
+from foedus.infra.errors import DataError
 
 # What the data README and the sources themselves say each file covers.
 COVERAGE = {

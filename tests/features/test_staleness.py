@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from foedus.features.alliances import ALLIANCE_SOURCES, alliance_state
 from foedus.features.dyads import Sources
-from foedus.features.errors import InvalidInput
 from foedus.features.families import FAMILIES
 from foedus.features.labels import LabelSpec, label_dyad_years
 from foedus.features.staleness import check_target, shift_columns, shift_sources, shift_table, vintage
 from foedus.features.table import feature_table
 from foedus.features.vintage import cut_each
 from foedus.features.years import NEXT_YEAR
+from foedus.infra.errors import InvalidInput
 
 USA, CAN, UK, IND, AUL = 2, 20, 200, 750, 900
 

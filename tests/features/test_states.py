@@ -1,8 +1,8 @@
 """The state registry and resolve_state, on the real COW list."""
 
 import pytest
-from foedus.features.errors import InvalidInput, StateNotFound
 from foedus.features.states import resolve_state
+from foedus.infra.errors import InvalidInput, StateNotFound
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from foedus.features.errors import InvalidInput
+from foedus.infra.errors import InvalidInput
 from foedus.models.catalogue import MODELS, make_model, model_names
 from foedus.models.seed import DEFAULT_SEED
 from sklearn.base import clone, is_classifier

@@ -10,7 +10,7 @@ import os
 
 import pandas as pd
 import pytest
-from foedus.features.errors import DataError, FoedusError, InvalidInput
+from foedus.infra.errors import DataError, FoedusError, InvalidInput
 from foedus.models import backtest as backtest_module
 from foedus.models.backtest import TableRef, load_table
 from foedus.models.executor import SCHEDULER_VARIABLE, choose, executor, identity

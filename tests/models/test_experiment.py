@@ -157,7 +157,7 @@ def test_two_identical_backtests_give_identical_metrics(table, store):
 
 
 def test_train_needs_a_backtest_then_registers_and_compare_lists_it(table, store):
-    from foedus.features.errors import FoedusError
+    from foedus.infra.errors import FoedusError
 
     with pytest.raises(FoedusError, match="run `foedus backtest"):
         train_final(table, SPEC, "base-rate", provenance={}, root=store)

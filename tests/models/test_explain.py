@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from foedus.features.errors import InvalidInput
 from foedus.features.years import era_of
+from foedus.infra.errors import InvalidInput
 from foedus.models.backtest import fit_fold, pooled
 from foedus.models.explain import (
     formation_by_era,

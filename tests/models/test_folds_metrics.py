@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from foedus.features.errors import InvalidInput
 from foedus.features.labels import labelled
+from foedus.infra.errors import InvalidInput
 from foedus.models.folds import DEFAULT_FOLDS, Fold, parse_folds, split
 from foedus.models.metrics import expected_calibration_error, score, top_k
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from foedus.features.errors import InvalidInput
+from foedus.infra.errors import InvalidInput
 from foedus.models.backtest import fit_fold, run_backtest
 from foedus.models.explain import readable
 from foedus.models.folds import Fold, split

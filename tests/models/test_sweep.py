@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import optuna
 import pytest
-from foedus.features.errors import FoedusError, InvalidInput
+from foedus.infra.errors import FoedusError, InvalidInput
 from foedus.models.backtest import TableRef, load_table
 from foedus.models.estimators import feature_columns
 from foedus.models.executor import executor

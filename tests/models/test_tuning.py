@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from foedus.features.errors import InvalidInput
 from foedus.features.labels import labelled
+from foedus.infra.errors import InvalidInput
 from foedus.models import tuning
 from foedus.models.backtest import chosen_params, fit_fold
 from foedus.models.estimators import (

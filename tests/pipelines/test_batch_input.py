@@ -47,7 +47,7 @@ def read_output(path) -> pd.DataFrame:
 def per_row_reference(pairs: pd.DataFrame, paths) -> pd.DataFrame:
     """How foedus scored a batch before it streamed: a year's context, then one row at a time
     through ``_pair``, the lookup ``foedus score`` makes for one pair. The oracle."""
-    from foedus.features.errors import FoedusError
+    from foedus.infra.errors import FoedusError
     from foedus.scoring import _pair, year_context
 
     out = pairs[["state_a", "state_b", "year"]].copy()
@@ -220,7 +220,7 @@ def test_a_binary_file_is_refused(store, tmp_path):
 
 def test_the_encoding_check_reads_in_blocks_without_losing_place(tmp_path):
     from foedus.features.analyst_csv import BLOCK, check_text
-    from foedus.features.errors import InvalidInput
+    from foedus.infra.errors import InvalidInput
 
     body = b"a" * (BLOCK - 1) + "ô".encode() + b"\n"  # a two-byte character cut by the first block's end
     (tmp_path / "cut.csv").write_bytes(HEADER.encode() + b"\n" + body * 2)
@@ -277,7 +277,7 @@ def test_a_malformed_row_refuses_the_file_and_leaves_the_previous_output(store, 
 ])
 def test_a_row_longer_than_the_header_refuses_the_file(tmp_path, rows, fragment):
     from foedus.batch import score_csv
-    from foedus.features.errors import InvalidInput
+    from foedus.infra.errors import InvalidInput
 
     source = tmp_path / "pairs.csv"
     source.write_text(f"{HEADER}\n{rows}")
@@ -293,7 +293,7 @@ def test_a_row_longer_than_the_header_refuses_the_file(tmp_path, rows, fragment)
 ])
 def test_a_header_foedus_cannot_write_beside_is_refused(tmp_path, header, fragments):
     from foedus.batch import score_csv
-    from foedus.features.errors import InvalidInput
+    from foedus.infra.errors import InvalidInput
 
     source = tmp_path / "pairs.csv"
     source.write_text(f"{header}\nIndia,Israel,2019,x\n")
@@ -356,7 +356,7 @@ def supplements(path, recorded, registry):
 
 
 def refused(path, recorded, registry) -> str:
-    from foedus.features.errors import InvalidInput
+    from foedus.infra.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as caught:
         supplements(path, recorded, registry)

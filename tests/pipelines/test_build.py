@@ -10,9 +10,9 @@ import sys
 import pandas as pd
 import pytest
 from foedus.features.catalogue import catalogue_frame
-from foedus.features.config import Paths
 from foedus.features.families import FAMILIES
 from foedus.features.table import with_coverage
+from foedus.infra.config import Paths
 from foedus.jobs import build
 
 

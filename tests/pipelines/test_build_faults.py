@@ -30,8 +30,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from foedus.features.build import build
-from foedus.features.config import Paths
-from foedus.features.manifest import sha256_of
+from foedus.infra.atomic import sha256_of
+from foedus.infra.config import Paths
 
 from tests.pipelines.cli_helpers import ROOT, assert_user_error, foedus, foedus_here
 
@@ -216,9 +216,9 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.mark.network
 def test_a_download_into_a_full_folder_says_so_not_the_network(tmp_path, mirror_url):
     """The disk, not the network: a full folder mid-download is not 'check the network'."""
-    from foedus.features.atomic import OutputError
     from foedus.features.fetch import fetch
     from foedus.features.manifest import load_manifest
+    from foedus.infra.atomic import OutputError
 
     base = mirror_url
     [cow_nmc] = [s for s in load_manifest(ROOT / "data/sources.toml").values() if s.key == "cow_nmc"]

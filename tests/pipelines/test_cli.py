@@ -229,7 +229,7 @@ def test_cite_has_help():
 
 def test_cite_gives_the_references_of_exactly_the_sources_a_build_uses(project):
     from foedus.features.citations import citations_for
-    from foedus.features.config import Paths
+    from foedus.infra.config import Paths
     from foedus.jobs import build
 
     paths = Paths(root=ROOT, data=Path(project["FOEDUS_DATA_DIR"]), mirror=Path(project["FOEDUS_MIRROR"]))

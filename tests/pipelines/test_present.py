@@ -108,7 +108,7 @@ def test_the_cli_ranks_and_scores_2026_offline_with_the_vintage(present):
 def test_a_model_of_the_wrong_staleness_is_refused(present, context_2026):
     from dataclasses import replace
 
-    from foedus.features.errors import InvalidInput
+    from foedus.infra.errors import InvalidInput
     from foedus.models.scoring import check_vintage
 
     model = context_2026.model
@@ -175,7 +175,7 @@ def test_the_documented_example_file_is_valid(recorded, registry):
     ("India,India,2022,defense,x", ["line 2", "twice"]),
 ])
 def test_a_bad_supplement_row_is_refused_with_its_line(tmp_path, recorded, registry, row, fragments):
-    from foedus.features.errors import InvalidInput
+    from foedus.infra.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as caught:
         read(write(tmp_path / "bad.csv", row), recorded, registry)
@@ -184,7 +184,7 @@ def test_a_bad_supplement_row_is_refused_with_its_line(tmp_path, recorded, regis
 
 
 def test_a_supplement_file_without_the_columns_or_listing_a_treaty_twice_is_refused(tmp_path, recorded, registry):
-    from foedus.features.errors import InvalidInput
+    from foedus.infra.errors import InvalidInput
 
     (tmp_path / "cols.csv").write_text("a,b\nIndia,Japan\n")
     with pytest.raises(InvalidInput, match="lacks the column"):

@@ -11,9 +11,9 @@ import re
 import mlflow
 import pandas as pd
 import pytest
-from foedus.features.errors import FoedusError
 from foedus.features.labels import LabelSpec
 from foedus.features.years import NEXT_YEAR
+from foedus.infra.errors import FoedusError
 from mlflow.tracking import MlflowClient
 
 from tests.pipelines.cli_helpers import assert_user_error, tracking_store

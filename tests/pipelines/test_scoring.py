@@ -220,7 +220,7 @@ def test_the_champion_is_served_by_mlflow_and_answers_pairs_by_name(store, paths
 def test_a_model_trained_on_another_feature_set_is_refused(store, context_2019):
     from dataclasses import replace
 
-    from foedus.features.errors import FoedusError
+    from foedus.infra.errors import FoedusError
     from foedus.models.scoring import check_build
 
     assert context_2019.model.columns, "the logged model records the build's feature columns"

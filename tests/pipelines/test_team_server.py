@@ -326,7 +326,7 @@ def test_the_uri_clients_export_is_one_mlflow_accepts():
 
 def test_a_server_that_dies_at_start_up_is_reported_with_the_last_line_of_its_log(tmp_path):
     """As MLflow does with a missing driver: it logs the error and exits (SCALE-NOTES)."""
-    from foedus.features.errors import FoedusError
+    from foedus.infra.errors import FoedusError
     from foedus.server import _wait_ready
     from foedus.ui import free_port
 

@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from foedus.features.errors import ConfigError
+from foedus.infra.errors import ConfigError
 
 MANIFEST = Path("data") / "sources.toml"
 DEFAULT_MIRROR = "../shared/data"
@@ -34,7 +34,7 @@ def _find_root() -> Path:
     for folder in (here, *here.parents):
         if (folder / MANIFEST).is_file():
             return folder
-    # An editable install runs from the checkout: features/ sits in the project root.
+    # An editable install runs from the checkout: infra/ sits in the project root.
     checkout = Path(__file__).resolve().parents[1]
     if (checkout / MANIFEST).is_file():
         return checkout
