@@ -99,6 +99,10 @@ class StateRegistry:
         self._by_name = {_normalise(s.name): s.ccode for s in self.states.values()}
         self._by_name.update({name: code for name, code in ALIASES.items() if code in self.states})
 
+    def names(self) -> dict[int, str]:
+        """Every state's name by COW code."""
+        return {code: state.name for code, state in self.states.items()}
+
     def __len__(self) -> int:
         return len(self.states)
 

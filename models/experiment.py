@@ -32,6 +32,7 @@ from foedus.models.registry import Promotion, apply, judge, registered_name, sta
 from foedus.models.reuse import REUSE_TAG, find_final, reuse_key, reused
 from foedus.models.seed import DEFAULT_SEED
 from foedus.models.tracking import (
+    EXPERIMENT_PREFIX,
     data_digest,
     environment,
     experiment_id,
@@ -404,7 +405,7 @@ def compare_runs(root: Path, spec=None, last: int = 20) -> pd.DataFrame:
     if spec is not None:
         experiments = [experiment_id(spec, root)]
     else:
-        experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("foedus-onset-")]
+        experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith(EXPERIMENT_PREFIX)]
     if not experiments:
         return pd.DataFrame(columns=["model", "label_spec", "years", "continuing_dyad_average_precision",
                                      "average_precision",

@@ -119,7 +119,7 @@ def _check_aligned(predictions: pd.DataFrame, X_test: pd.DataFrame) -> None:
 
 def _name_map(names) -> Mapping[int, str] | None:
     if names is not None and hasattr(names, "states"):  # a StateRegistry
-        return {code: state.name for code, state in names.states.items()}
+        return names.names()
     return names
 
 

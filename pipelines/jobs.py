@@ -74,7 +74,7 @@ def describe(spec: LabelSpec | str = DEFAULT_LABEL_SPEC, *, paths: Paths | None 
 def _state_names(paths: Paths) -> dict[int, str]:
     from foedus.features.states import load_registry
 
-    return {code: state.name for code, state in load_registry(paths).states.items()}
+    return load_registry(paths).names()
 
 
 @dataclass(frozen=True)

@@ -278,7 +278,7 @@ def _state_names(paths: Paths) -> dict[int, str] | None:
     try:
         from foedus.features.states import load_registry
 
-        return {code: state.name for code, state in load_registry(paths).states.items()}
+        return load_registry(paths).names()
     except FoedusError:
         return None  # no raw data here: pairs are shown by COW code
 

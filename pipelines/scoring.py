@@ -192,7 +192,7 @@ def _provenance(frame: pd.DataFrame, context: YearContext) -> pd.DataFrame:
 
 
 def _named(context: YearContext, frame: pd.DataFrame) -> pd.DataFrame:
-    names = {code: state.name for code, state in context.registry.states.items()}
+    names = context.registry.names()
     return frame.assign(name1=frame["ccode1"].map(names), name2=frame["ccode2"].map(names))
 
 
